@@ -1,0 +1,102 @@
+"""LRN (paper Section 3.3) against torch.nn.LocalResponseNorm and a loop over the printed formula."""
+
+import pytest
+import torch
+
+from alexnet_lib import LRN_PRESETS, LocalResponseNorm, local_response_norm
+from alexnet_lib.lrn import local_response_norm_reference
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    torch.manual_seed(0)
+    # Post-ReLU-like activity with a large range, so the denominator is not ~k**beta everywhere.
+    return (torch.randn(3, 11, 5, 4, dtype=torch.float64) * 30).relu()
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7])
+def test_matches_printed_formula(x, size):
+    ours = local_response_norm(x, size, alpha=1e-3, beta=0.75, k=2.0)
+    ref = local_response_norm_reference(x, size, alpha=1e-3, beta=0.75, k=2.0)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=0)
+    assert not torch.allclose(ours, x)  # normalisation did something
+
+
+@pytest.mark.parametrize("size", [2, 5, 6])
+def test_matches_torch_with_alpha_times_n(x, size):
+    """torch divides alpha by n: the paper's alpha corresponds to torch's alpha * n."""
+    alpha, beta, k = 1e-3, 0.75, 2.0
+    torch_lrn = torch.nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
+    x1 = x.clone().requires_grad_(True)
+    x2 = x.clone().requires_grad_(True)
+    ours = LocalResponseNorm(size, alpha, beta, k)(x1)
+    theirs = torch_lrn(x2)
+    torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
+    g = torch.randn_like(ours)
+    ours.backward(g)
+    theirs.backward(g)
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_without_rescaling_alpha_differs_from_torch(x):
+    """The convention matters: the same number as torch's alpha gives a different function."""
+    ours = LocalResponseNorm(5, alpha=1e-3, beta=0.75, k=2.0)(x)
+    theirs = torch.nn.LocalResponseNorm(5, alpha=1e-3, beta=0.75, k=2.0)(x)
+    assert (ours - theirs).abs().max() > 1e-3
+
+
+def test_from_torch_round_trip(x):
+    ours = LocalResponseNorm.from_torch(5, alpha=1e-4, beta=0.75, k=2.0)(x)
+    theirs = torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)(x)
+    torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [3, 4, 5])
+def test_gradcheck_float64(size):
+    torch.manual_seed(1)
+    # Small k and large alpha make the non-linear part of the gradient matter.
+    a = (torch.randn(2, 7, 3, 3, dtype=torch.float64)).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: local_response_norm(t, size, 0.3, 0.75, 0.5), (a,))
+
+
+def test_gradient_matches_reference_autograd(x):
+    a1 = x.clone().requires_grad_(True)
+    a2 = x.clone().requires_grad_(True)
+    local_response_norm(a1, 5, 1e-3, 0.75, 2.0).sum().backward()
+    local_response_norm_reference(a2, 5, 1e-3, 0.75, 2.0).sum().backward()
+    torch.testing.assert_close(a1.grad, a2.grad, rtol=1e-10, atol=1e-14)
+
+
+def test_presets_differ_by_factor_n():
+    paper, caffe = LRN_PRESETS["paper"], LRN_PRESETS["caffe"]
+    assert paper.alpha == pytest.approx(1e-4) and paper.torch_alpha == pytest.approx(5e-4)
+    assert caffe.torch_alpha == pytest.approx(1e-4)  # cuda-convnet's / Caffe's configured value
+    assert (paper.size, paper.beta, paper.k) == (5, 0.75, 2.0)
+
+
+def test_damps_units_with_strong_neighbours():
+    """A unit whose neighbouring channels are active is scaled down more than an isolated one."""
+    a = torch.zeros(1, 9, 1, 1)
+    a[0, 1] = 10.0  # isolated
+    a[0, 6] = 10.0
+    a[0, 5] = a[0, 7] = 100.0  # strong neighbours of channel 6
+    b = local_response_norm(a, 5, 1e-3, 0.75, 2.0)
+    assert b[0, 6] / a[0, 6] < 0.5 * b[0, 1] / a[0, 1]
+
+
+def test_channels_last_and_float32():
+    torch.manual_seed(0)
+    a = torch.randn(2, 8, 6, 6).relu().to(memory_format=torch.channels_last)
+    torch.testing.assert_close(
+        local_response_norm(a, 5, 1e-4, 0.75, 2.0),
+        torch.nn.functional.local_response_norm(a.contiguous(), 5, 5e-4, 0.75, 2.0),
+        rtol=1e-5, atol=1e-6)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="N, C"):
+        local_response_norm(torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="window size"):
+        local_response_norm(torch.zeros(1, 3, 2, 2), size=0)
+    with pytest.raises(ValueError, match="unknown LRN preset"):
+        LocalResponseNorm.from_config("nope")

@@ -1,0 +1,157 @@
+"""The paper's architecture (Section 3.5) and each of its switches."""
+
+import pytest
+import torch
+from torch import nn
+
+from alexnet_lib import AlexNet, LocalResponseNorm
+from alexnet_lib.model import PAPER_CHANNELS
+
+PAPER_SHAPES = [  # (layer, H x W x C) from Section 3.5 / Figure 2
+    ("conv1", (96, 55, 55)), ("pool1", (96, 27, 27)), ("conv2", (256, 27, 27)),
+    ("pool2", (256, 13, 13)), ("conv3", (384, 13, 13)), ("conv4", (384, 13, 13)),
+    ("conv5", (256, 13, 13)), ("pool5", (256, 6, 6)), ("fc6", (4096,)), ("fc7", (4096,)),
+    ("fc8", (1000,)),
+]
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.fixture(scope="module")
+def paper_net() -> AlexNet:
+    torch.manual_seed(0)
+    return AlexNet()
+
+
+def test_paper_parameter_count(paper_net):
+    assert n_params(paper_net) == 60_965_224
+
+
+def test_paper_feature_map_sizes(paper_net):
+    rows = paper_net.layer_table()
+    assert [(r.name, r.output_shape) for r in rows] == PAPER_SHAPES
+    assert sum(r.params for r in rows) == 60_965_224
+    # The paper's neuron counts after conv1 (its first number, 253,440, is a known typo).
+    assert [r.neurons for r in rows if r.name.startswith(("conv2", "conv3", "conv4", "conv5"))] \
+        == [186_624, 64_896, 64_896, 43_264]
+
+
+def test_summary_text(paper_net):
+    text = paper_net.summary()
+    assert "55x55x96" in text and "6x6x256" in text and "60,965,224" in text
+
+
+def test_forward_shape_and_finite(paper_net):
+    paper_net.eval()
+    out = paper_net(torch.randn(2, 3, 224, 224))
+    assert out.shape == (2, 1000) and torch.isfinite(out).all()
+
+
+def test_paper_initialisation(paper_net):
+    layers = dict(paper_net.features.named_children()) | dict(paper_net.classifier.named_children())
+    for name in ("conv1", "conv3", "fc8"):
+        assert torch.all(layers[name].bias == 0), name
+    for name in ("conv2", "conv4", "conv5", "fc6", "fc7"):
+        assert torch.all(layers[name].bias == 1), name
+    w = layers["fc6"].weight
+    assert abs(w.mean().item()) < 1e-4 and w.std().item() == pytest.approx(0.01, rel=0.01)
+
+
+def test_caffe_and_torch_initialisation():
+    caffe = AlexNet(num_classes=10, width=0.25, hidden=256, init="caffe")
+    assert torch.all(caffe.features.conv2.bias == 0.1)
+    assert caffe.classifier.fc6.weight.std().item() == pytest.approx(0.005, rel=0.05)
+    torch_init = AlexNet(num_classes=10, width=0.25, hidden=256, init="torch")
+    assert not torch.all(torch_init.features.conv2.bias == 1)
+    assert torch_init.config["init"] == "torch"
+
+
+def test_lrn_switch():
+    paper = AlexNet(num_classes=10, width=0.25, hidden=64)
+    assert isinstance(paper.features.norm1, LocalResponseNorm)
+    assert paper.features.norm1.alpha == pytest.approx(1e-4)
+    assert AlexNet(num_classes=10, width=0.25, hidden=64, lrn="caffe").features.norm2.alpha \
+        == pytest.approx(2e-5)
+    off = AlexNet(num_classes=10, width=0.25, hidden=64, lrn=None)
+    assert isinstance(off.features.norm1, nn.Identity)
+    assert n_params(off) == n_params(paper)  # LRN has no parameters
+
+
+def test_activation_switch():
+    net = AlexNet(activation="tanh", num_classes=10, width=0.25, hidden=64)
+    acts = [m for m in net.modules() if isinstance(m, nn.Tanh | nn.ReLU)]
+    assert len(acts) == 7 and all(isinstance(m, nn.Tanh) for m in acts)
+
+
+def test_non_overlapping_pooling_same_map_sizes():
+    net = AlexNet(pooling="non-overlapping")
+    assert net.features.pool1.kernel_size == 2 and net.features.pool1.stride == 2
+    assert [(r.name, r.output_shape) for r in net.layer_table()] == PAPER_SHAPES
+    assert n_params(net) == 60_965_224
+
+
+def test_dropout_switch():
+    assert AlexNet(num_classes=10, width=0.25, hidden=64).classifier.drop6.p == 0.5
+    net = AlexNet(num_classes=10, width=0.25, hidden=64, dropout=0.0)
+    net.train()
+    x = torch.randn(4, 3, 224, 224)
+    torch.testing.assert_close(net(x), net(x))  # no randomness without dropout
+    with pytest.raises(ValueError, match="dropout"):
+        AlexNet(dropout=1.0)
+
+
+def test_groups_switch():
+    one_column = AlexNet(groups=1)
+    # conv2/4/5 see all input maps: their weights double, nothing else changes.
+    extra = 256 * 48 * 25 + 384 * 192 * 9 + 256 * 192 * 9
+    assert n_params(one_column) == 60_965_224 + extra
+    assert one_column.features.conv2.groups == 1 and AlexNet().features.conv2.groups == 2
+    assert AlexNet().features.conv3.groups == 1  # conv3 sees both columns in the paper
+    with pytest.raises(ValueError, match="groups"):
+        AlexNet(groups=3)
+
+
+def test_grouped_conv_keeps_columns_separate():
+    """With groups=2, conv2's first half of outputs does not depend on conv1's second half."""
+    torch.manual_seed(0)
+    conv2 = AlexNet().features.conv2
+    x = torch.randn(1, 96, 27, 27, requires_grad=True)
+    conv2(x)[:, :128].sum().backward()
+    assert x.grad[:, 48:].abs().max() == 0 and x.grad[:, :48].abs().max() > 0
+
+
+def test_width_multiplier_and_half_kernel_net():
+    half = AlexNet(width=0.5)
+    assert half.config["channels"] == tuple(c // 2 for c in PAPER_CHANNELS)
+    # The paper's one-GPU net: half the kernels except conv5, one column.
+    one_gpu = AlexNet(channels=(48, 128, 192, 192, 256), groups=1)
+    assert one_gpu.feature_shape == (256, 6, 6)
+    assert [r.output_shape[0] for r in one_gpu.layer_table()[:7:2]] == [48, 128, 192, 256]
+
+
+def test_small_inputs_and_classes():
+    net = AlexNet(num_classes=10, width=0.25, hidden=128, input_size=64)
+    assert net(torch.randn(3, 3, 64, 64)).shape == (3, 10)
+    with pytest.raises(ValueError, match="too small"):
+        AlexNet(input_size=16)
+
+
+def test_227_caffe_arithmetic():
+    net = AlexNet(input_size=227, conv1_padding=0)
+    assert net.layer_table()[0].output_shape == (96, 55, 55)
+    assert n_params(net) == 60_965_224
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(activation="sigmoid"), "activation"),
+    (dict(pooling="average"), "pooling"),
+    (dict(lrn="fast"), "lrn"),
+    (dict(init="xavier"), "init"),
+    (dict(width=0), "width"),
+    (dict(channels=(1, 2, 3)), "channels"),
+])
+def test_bad_switches(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        AlexNet(num_classes=10, hidden=64, **kwargs)
