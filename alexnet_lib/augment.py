@@ -1,0 +1,553 @@
+"""Data augmentation as in the paper's Section 4.1: random crops and flips, 10-patch testing and
+PCA colour augmentation ("fancy PCA").
+
+Defined in the book's chapter "Data and PCA colour augmentation"; used by the training command
+(``alexnet_lib.train``).
+
+The paper's two forms of augmentation:
+
+1. **Translations and reflections.** Train on random 224x224 patches of the 256x256 images, and
+   their horizontal reflections: 32 x 32 positions x 2 = 2048 variants of every image ("by a
+   factor of 2048"). At test time, average the softmax of ten patches: the four corners and the
+   centre, and their reflections. Batched, device-agnostic versions: :func:`random_crop_flip`,
+   :func:`center_crop`, :func:`ten_crop`, :func:`predict_ten_crop`.
+2. **Altering RGB intensities.** Perform PCA on the set of RGB pixel values of the training set
+   (:func:`rgb_covariance_eig`), then add to every pixel of an image
+   ``[p1 p2 p3] [a1 l1, a2 l2, a3 l3]^T``, with ``p_i, l_i`` the eigenvectors and eigenvalues of
+   the 3x3 RGB covariance and ``a_i ~ N(0, 0.1)`` drawn once per image each time it is used
+   (:class:`PCALighting`).
+
+Units matter for 2. The eigenvalues ``l_i`` are *variances*, so the shift ``a_i l_i`` scales with
+the square of the pixel units while the pixels scale linearly: the printed formula gives a
+different augmentation for pixels in 0..255 than for pixels in [0, 1]. With ImageNet-like
+statistics the first eigenvalue is about 0.2 in [0, 1] units (a shift of ~0.02, i.e. ~5 grey
+levels: the convention of fb.resnet.torch and most re-implementations) but about 14,000 in 0..255
+units (a shift of ~1,400 grey levels, which would wash every image out). The later public code of
+the paper's first author (cuda-convnet2's ``convdata.py``) instead multiplies ``a_i`` by the
+*standard deviations* ``sqrt(l_i)`` of pixels in 0..255 (~12 grey levels).
+:class:`PCALighting` implements both (``magnitude="eigenvalue"``, the printed formula, default;
+``magnitude="stdev"``, the code); this library keeps its images in [0, 1], so the printed formula
+with [0, 1]-unit eigenvalues is the default everywhere. The chapter shows all three side by side.
+
+Per-image pipelines for ``DataLoader`` workers (PIL images in, tensors out) are
+:func:`train_transform` and :func:`eval_transform`; they call the very same batch functions on
+one image, so the CPU and GPU paths cannot drift apart. The colour statistics are computed once
+with :func:`compute_dataset_statistics` and saved beside the mean image in one
+:class:`DatasetStatistics` file (a :class:`~alexnet_lib.data.MeanImage` with two more fields).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+from torchvision import transforms
+
+from .data.errors import DatasetError, DatasetNotFoundError
+from .data.imagenet import PAPER_SIZE, MeanImage, SubtractMean
+
+__all__ = [
+    "rgb_moments",
+    "rgb_covariance_eig",
+    "PCALighting",
+    "random_crop_flip",
+    "crop_flip",
+    "center_crop",
+    "ten_crop",
+    "TEN_CROP_NAMES",
+    "predict_ten_crop",
+    "RandomCropFlip",
+    "CenterCrop",
+    "TenCrop",
+    "train_transform",
+    "eval_transform",
+    "DatasetStatistics",
+    "compute_dataset_statistics",
+    "translations",
+    "to_pil",
+    "shift_in_grey_levels",
+]
+
+Magnitude = Literal["eigenvalue", "stdev"]
+
+# --------------------------------------------------------------------------- colour statistics
+
+
+def _batches(images: Tensor | Iterable[Any]) -> Iterable[Tensor]:
+    """Yield (N, 3, H, W) tensors from a tensor, or from an iterable of tensors or
+    ``(tensor, label)`` pairs (a ``DataLoader``)."""
+    if isinstance(images, Tensor):
+        yield images if images.dim() == 4 else images[None]
+        return
+    for batch in images:
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        x = torch.as_tensor(x)
+        yield x if x.dim() == 4 else x[None]
+
+
+def rgb_moments(images: Tensor | Iterable[Any]) -> tuple[Tensor, Tensor, int]:
+    """Mean (3,), covariance (3, 3) and number of pixels of the RGB values of all pixels.
+
+    Defined in the book's chapter "Data and PCA colour augmentation". ``images`` is an
+    (N, 3, H, W) tensor or an iterable of such batches (or of ``(batch, labels)`` pairs), so a
+    dataset of any size streams through; sums are accumulated in float64 (the sum of squares of
+    10^11 pixel values in 0..255 is exact to ~1e-5 relative). Values are in the units of the input.
+    The covariance is the population covariance (divided by the pixel count).
+    """
+    total = torch.zeros(3, dtype=torch.float64)
+    cross = torch.zeros(3, 3, dtype=torch.float64)
+    count = 0
+    for x in _batches(images):
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected (N, 3, H, W) RGB images, got shape {tuple(x.shape)}")
+        pixels = x.detach().to(torch.float64).permute(1, 0, 2, 3).reshape(3, -1)
+        total += pixels.sum(1).cpu()
+        cross += (pixels @ pixels.T).cpu()
+        count += pixels.shape[1]
+    if count == 0:
+        raise ValueError("no pixels: the images are empty")
+    mean = total / count
+    cov = cross / count - torch.outer(mean, mean)
+    return mean, (cov + cov.T) / 2, count
+
+
+def _eig_descending(cov: Tensor) -> tuple[Tensor, Tensor]:
+    """Eigen-decomposition of a symmetric 3x3 matrix, eigenvalues descending, each eigenvector
+    signed so that its largest-magnitude component is positive (a deterministic choice)."""
+    values, vectors = torch.linalg.eigh(cov)
+    order = torch.argsort(values, descending=True)
+    values, vectors = values[order], vectors[:, order]
+    pivot = vectors.abs().argmax(0)
+    signs = torch.sign(vectors[pivot, torch.arange(vectors.shape[1])])
+    return values.clamp_min(0.0), vectors * torch.where(signs == 0, 1.0, signs).to(vectors.dtype)
+
+
+def rgb_covariance_eig(images: Tensor | Iterable[Any]) -> tuple[Tensor, Tensor]:
+    """Eigenvalues (3,), descending, and eigenvectors (3, 3), as columns, of the RGB covariance.
+
+    Defined in the book's chapter "Data and PCA colour augmentation". The paper: "we perform PCA
+    on the set of RGB pixel values throughout the ImageNet training set". ``images`` is an
+    (N, 3, H, W) uint8 or float tensor, or an iterable of such batches (streaming, float64
+    accumulation; see :func:`rgb_moments`). Values are in the units of the input: uint8 images
+    give eigenvalues in (0..255)^2, images in [0, 1] give 255^2 times smaller ones. Returned as
+    float64; ``V @ diag(l) @ V.T`` reproduces the covariance.
+    """
+    _, cov, _ = rgb_moments(images)
+    return _eig_descending(cov)
+
+
+class PCALighting(nn.Module):
+    """The paper's PCA colour augmentation: add ``V (alpha * l)`` to every pixel of an image.
+
+    Defined in the book's chapter "Data and PCA colour augmentation".
+
+    Args:
+        eigenvalues: (3,) eigenvalues ``l`` of the training set's RGB covariance, in the units
+            of the images this will be applied to (see the module docstring on units).
+        eigenvectors: (3, 3) eigenvectors ``V`` as columns.
+        std: standard deviation of ``alpha ~ N(0, std)`` (the paper: 0.1); 0 disables.
+        magnitude: ``"eigenvalue"``: shift ``V (alpha * l)``, the paper's printed formula;
+            ``"stdev"``: shift ``V (alpha * sqrt(l))``, cuda-convnet2's code.
+
+    ``forward(x, generator=None)`` takes a float (3, H, W) image or (N, 3, H, W) batch on any
+    device and returns ``x`` plus one RGB shift per image (the same for every pixel of the image),
+    drawn independently for each image and each call. ``alpha`` is drawn on ``generator``'s
+    device (the CPU by default) and moved to ``x``'s, so a CPU generator makes GPU runs
+    reproducible too. The module has no parameters; it applies in eval mode as well (it is meant
+    to sit in a training pipeline only).
+    """
+
+    def __init__(self, eigenvalues: Tensor | np.ndarray, eigenvectors: Tensor | np.ndarray,
+                 std: float = 0.1, magnitude: Magnitude = "eigenvalue") -> None:
+        super().__init__()
+        values = torch.as_tensor(np.asarray(eigenvalues), dtype=torch.float64).reshape(-1)
+        vectors = torch.as_tensor(np.asarray(eigenvectors), dtype=torch.float64)
+        if values.shape != (3,) or vectors.shape != (3, 3):
+            raise ValueError(f"need 3 eigenvalues and a 3x3 eigenvector matrix, got "
+                             f"{tuple(values.shape)} and {tuple(vectors.shape)}")
+        if (values < 0).any():
+            raise ValueError(f"eigenvalues of a covariance are >= 0, got {values.tolist()}")
+        if std < 0:
+            raise ValueError(f"std must be >= 0, got {std}")
+        if magnitude not in ("eigenvalue", "stdev"):
+            raise ValueError(f"magnitude must be 'eigenvalue' or 'stdev', got {magnitude!r}")
+        self.std = float(std)
+        self.magnitude = magnitude
+        self.register_buffer("eigenvalues", values)
+        self.register_buffer("eigenvectors", vectors)
+
+    @property
+    def scales(self) -> Tensor:
+        """The per-component factor multiplied by ``alpha``: ``l`` or ``sqrt(l)`` (float64)."""
+        return self.eigenvalues if self.magnitude == "eigenvalue" else self.eigenvalues.sqrt()
+
+    def shift_covariance(self) -> Tensor:
+        """The covariance of the RGB shift: ``std^2 V diag(scales^2) V^T`` (float64)."""
+        v = self.eigenvectors
+        return self.std**2 * v @ torch.diag(self.scales**2) @ v.T
+
+    def sample_shift(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` RGB shifts, (n, 3) float64 on the generator's device (the CPU by default)."""
+        device = generator.device if generator is not None else torch.device("cpu")
+        alpha = torch.randn(n, 3, generator=generator, device=device, dtype=torch.float64)
+        alpha *= self.std
+        return (alpha * self.scales.to(device)) @ self.eigenvectors.to(device).T
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if not x.is_floating_point():
+            raise TypeError(f"PCALighting needs float images (convert uint8 first), got {x.dtype}")
+        if x.dim() not in (3, 4) or x.shape[-3] != 3:
+            raise ValueError(f"expected (3, H, W) or (N, 3, H, W), got {tuple(x.shape)}")
+        batch = x if x.dim() == 4 else x[None]
+        shift = self.sample_shift(batch.shape[0], generator).to(device=x.device, dtype=x.dtype)
+        out = batch + shift[:, :, None, None]
+        return out if x.dim() == 4 else out[0]
+
+    def extra_repr(self) -> str:
+        values = ", ".join(f"{v:.4g}" for v in self.eigenvalues.tolist())
+        return f"eigenvalues=({values}), std={self.std}, magnitude={self.magnitude!r}"
+
+
+# --------------------------------------------------------------------------- crops and flips
+
+
+def _check_batch(x: Tensor, size: int) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"expected an (N, C, H, W) batch, got shape {tuple(x.shape)}")
+    if not 1 <= size <= min(x.shape[-2:]):
+        raise ValueError(f"crop size {size} does not fit images of {tuple(x.shape[-2:])}")
+
+
+def crop_flip(x: Tensor, top: Tensor, left: Tensor, flip: Tensor, size: int) -> Tensor:
+    """Crop ``size`` x ``size`` at per-image offsets and mirror the images where ``flip``.
+
+    Defined in the book's chapter "Data and PCA colour augmentation". ``x`` is (N, C, H, W);
+    ``top``, ``left`` (int) and ``flip`` (bool) have N entries each. One gather, no loop over
+    images, on ``x``'s device.
+    """
+    _check_batch(x, size)
+    n, _, h, w = x.shape
+    top, left = top.to(x.device, torch.long), left.to(x.device, torch.long)
+    flip = flip.to(x.device, torch.bool)
+    if top.shape != (n,) or left.shape != (n,) or flip.shape != (n,):
+        raise ValueError("top, left and flip need one entry per image")
+    if (top < 0).any() or (left < 0).any() or (top > h - size).any() or (left > w - size).any():
+        raise ValueError(f"crop offsets out of range for {size}x{size} crops of {h}x{w} images")
+    c = x.shape[1]
+    step = torch.arange(size, device=x.device)
+    rows = top[:, None] + step  # (N, size)
+    cols = left[:, None] + torch.where(flip[:, None], size - 1 - step, step)  # mirrored columns
+    # One gather over the flattened pixels: index (N, C, size*size) into (N, C, H*W).
+    index = (rows[:, :, None] * w + cols[:, None, :]).reshape(n, 1, size * size)
+    flat = x.reshape(n, c, h * w)
+    return torch.gather(flat, 2, index.expand(n, c, size * size)).reshape(n, c, size, size)
+
+
+def random_crop_flip(x: Tensor, size: int, generator: torch.Generator | None = None,
+                     flip: bool = True) -> Tensor:
+    """Random ``size`` x ``size`` crops and horizontal flips (probability 1/2), per image.
+
+    Defined in the book's chapter "Data and PCA colour augmentation". ``x`` is an (N, C, H, W)
+    batch on any device; each image gets its own uniformly drawn position (any of the
+    ``(H - size + 1) * (W - size + 1)`` positions) and its own coin. The random numbers come
+    from ``generator`` (drawn on its device, the CPU by default), so a seeded generator gives the
+    same crops on any device. ``flip=False`` crops only.
+    """
+    _check_batch(x, size)
+    n, _, h, w = x.shape
+    device = generator.device if generator is not None else torch.device("cpu")
+    top = torch.randint(0, h - size + 1, (n,), generator=generator, device=device)
+    left = torch.randint(0, w - size + 1, (n,), generator=generator, device=device)
+    coin = (torch.rand(n, generator=generator, device=device) < 0.5) if flip else \
+        torch.zeros(n, dtype=torch.bool, device=device)
+    return crop_flip(x, top, left, coin, size)
+
+
+def _center_offset(length: int, size: int) -> int:
+    # torchvision's CenterCrop rounds (length - size) / 2 half-to-even; the same here.
+    return int(round((length - size) / 2.0))
+
+
+def center_crop(x: Tensor, size: int) -> Tensor:
+    """The central ``size`` x ``size`` patch of every image of an (N, C, H, W) batch (a view).
+
+    Defined in the book's chapter "Data and PCA colour augmentation"; the same offsets as
+    ``torchvision.transforms.CenterCrop``.
+    """
+    _check_batch(x, size)
+    top, left = _center_offset(x.shape[-2], size), _center_offset(x.shape[-1], size)
+    return x[..., top:top + size, left:left + size]
+
+
+TEN_CROP_NAMES: tuple[str, ...] = (
+    "top-left", "top-right", "bottom-left", "bottom-right", "centre",
+    "top-left flipped", "top-right flipped", "bottom-left flipped", "bottom-right flipped",
+    "centre flipped",
+)
+"""The order of :func:`ten_crop`'s patches (torchvision's ``TenCrop`` order)."""
+
+
+def ten_crop(x: Tensor, size: int) -> Tensor:
+    """The paper's ten test patches of every image: (10, N, C, size, size).
+
+    Defined in the book's chapter "Data and PCA colour augmentation". "The network makes a
+    prediction by extracting five 224x224 patches (the four corner patches and the center patch)
+    as well as their horizontal reflections". Order: :data:`TEN_CROP_NAMES`.
+    """
+    _check_batch(x, size)
+    h, w = x.shape[-2:]
+    views = [x[..., :size, :size], x[..., :size, w - size:], x[..., h - size:, :size],
+             x[..., h - size:, w - size:], center_crop(x, size)]
+    views += [v.flip(-1) for v in views]
+    return torch.stack(views)
+
+
+@torch.no_grad()
+def predict_ten_crop(model: nn.Module, x: Tensor, size: int) -> Tensor:
+    """Class probabilities (N, classes): the softmax of the ten patches of :func:`ten_crop`,
+    averaged ("averaging the predictions made by the network's softmax layer on the ten patches").
+
+    Defined in the book's chapter "Data and PCA colour augmentation". Runs the model once per
+    patch position (ten batches of N), without gradients and in whatever mode the model is in:
+    call ``model.eval()`` first.
+    """
+    total = None
+    for view in ten_crop(x, size):
+        p = torch.softmax(model(view.contiguous()), dim=1)
+        total = p if total is None else total + p
+    assert total is not None
+    return total / 10
+
+
+def translations(image_size: int, crop: int, flips: bool = True) -> int:
+    """How many distinct training patches one image yields: positions^2 x 2 for flips.
+
+    The paper's "factor of 2048" is ``32 * 32 * 2`` (it counts 256 - 224 = 32 positions per
+    axis; there are in fact 33 with both ends included, which gives 2178).
+    """
+    positions = image_size - crop + 1
+    return positions * positions * (2 if flips else 1)
+
+
+# --------------------------------------------------------------------------- per-image modules
+
+
+class RandomCropFlip(nn.Module):
+    """Per-image wrapper of :func:`random_crop_flip` for (C, H, W) tensors (transform pipelines)."""
+
+    def __init__(self, size: int, flip: bool = True) -> None:
+        super().__init__()
+        self.size, self.flip = size, flip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return random_crop_flip(x[None], self.size, flip=self.flip)[0]
+
+
+class CenterCrop(nn.Module):
+    """Per-image wrapper of :func:`center_crop` for (C, H, W) tensors."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return center_crop(x[None], self.size)[0].contiguous()
+
+
+class TenCrop(nn.Module):
+    """Per-image wrapper of :func:`ten_crop`: (C, H, W) -> (10, C, size, size)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ten_crop(x[None], self.size)[:, 0].contiguous()
+
+
+def _preprocess(resize: int, mean: MeanImage | np.ndarray | Tensor | None) -> list[Callable]:
+    steps: list[Callable] = [transforms.Resize(resize), transforms.CenterCrop(resize),
+                             transforms.ToTensor()]
+    if mean is not None:
+        steps.append(SubtractMean(mean))
+    return steps
+
+
+def train_transform(size: int = 224, resize: int = PAPER_SIZE,
+                    mean: MeanImage | np.ndarray | Tensor | None = None,
+                    lighting: PCALighting | None = None, flip: bool = True) -> transforms.Compose:
+    """The paper's training pipeline for one PIL image (for ``DataLoader`` workers, on the CPU).
+
+    Defined in the book's chapter "Data and PCA colour augmentation". Shorter side to ``resize``,
+    central ``resize`` x ``resize`` (the paper's stored 256x256 images), to [0, 1], minus the
+    mean image if given (before cropping, as the paper did), a random ``size`` crop and flip
+    (:class:`RandomCropFlip`), then the PCA colour shift if ``lighting`` is given (a per-image
+    constant, so its place among these steps does not matter). Random numbers come from torch's
+    global generator, which ``DataLoader`` seeds per worker.
+    """
+    steps = _preprocess(resize, mean) + [RandomCropFlip(size, flip=flip)]
+    if lighting is not None:
+        steps.append(lighting)
+    return transforms.Compose(steps)
+
+
+def eval_transform(size: int = 224, resize: int = PAPER_SIZE,
+                   mean: MeanImage | np.ndarray | Tensor | None = None,
+                   ten_crops: bool = False) -> transforms.Compose:
+    """The paper's test pipeline for one PIL image: the centre patch, or the ten patches.
+
+    Defined in the book's chapter "Data and PCA colour augmentation". Returns (3, size, size),
+    or (10, 3, size, size) with ``ten_crops=True`` (a ``DataLoader`` then yields
+    (N, 10, 3, size, size): average the softmax over dim 1, as :func:`predict_ten_crop` does).
+    """
+    last = TenCrop(size) if ten_crops else CenterCrop(size)
+    return transforms.Compose(_preprocess(resize, mean) + [last])
+
+
+# --------------------------------------------------------------------------- saved statistics
+
+
+@dataclass
+class DatasetStatistics(MeanImage):
+    """The training set's statistics: a :class:`~alexnet_lib.data.MeanImage` plus the RGB PCA.
+
+    Defined in the book's chapter "Data and PCA colour augmentation". All in [0, 1] units, like
+    ``MeanImage``. Saved to one ``.npz`` with :meth:`save` (a file that
+    ``MeanImage.load`` also reads, ignoring the extra arrays), so "computed once and saved with
+    the dataset statistics" holds.
+
+    Attributes (beyond ``MeanImage``'s):
+        rgb_eigenvalues: (3,) float64, descending, eigenvalues of the 3x3 RGB covariance.
+        rgb_eigenvectors: (3, 3) float64, the eigenvectors as columns.
+    """
+
+    rgb_eigenvalues: np.ndarray | None = None
+    rgb_eigenvectors: np.ndarray | None = None
+
+    def lighting(self, std: float = 0.1, magnitude: Magnitude = "eigenvalue") -> PCALighting:
+        """A :class:`PCALighting` for images in [0, 1] (the units of these statistics)."""
+        if self.rgb_eigenvalues is None or self.rgb_eigenvectors is None:
+            raise ValueError("these statistics have no RGB PCA; use compute_dataset_statistics")
+        return PCALighting(self.rgb_eigenvalues, self.rgb_eigenvectors, std, magnitude)
+
+    def save(self, path: str | Path) -> Path:
+        """Write one compressed ``.npz`` with the mean image and the RGB PCA."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        extra = {}
+        if self.rgb_eigenvalues is not None and self.rgb_eigenvectors is not None:
+            extra = dict(rgb_eigenvalues=np.asarray(self.rgb_eigenvalues, dtype=np.float64),
+                         rgb_eigenvectors=np.asarray(self.rgb_eigenvectors, dtype=np.float64))
+        with open(path, "wb") as f:
+            np.savez_compressed(
+                f, image=self.image.astype(np.float32),
+                channel_mean=self.channel_mean.astype(np.float32),
+                channel_std=self.channel_std.astype(np.float32), count=np.int64(self.count),
+                meta_keys=np.array(list(self.meta), dtype=str),
+                meta_values=np.array(list(self.meta.values()), dtype=str), **extra)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> DatasetStatistics:
+        """Read a file written by :meth:`save` (or a plain ``MeanImage`` file: no PCA then)."""
+        path = Path(path)
+        if not path.is_file():
+            raise DatasetNotFoundError(
+                f"statistics file not found: {path}. Compute it once with "
+                "alexnet_lib.augment.compute_dataset_statistics(dataset).save(path).")
+        base = MeanImage.load(path)
+        with np.load(path, allow_pickle=False) as z:
+            values = z["rgb_eigenvalues"] if "rgb_eigenvalues" in z.files else None
+            vectors = z["rgb_eigenvectors"] if "rgb_eigenvectors" in z.files else None
+        return cls(base.image, base.channel_mean, base.channel_std, base.count, base.meta,
+                   values, vectors)
+
+
+def compute_dataset_statistics(
+    dataset: torch.utils.data.Dataset | Tensor,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    max_images: int | None = None,
+    progress: bool = False,
+) -> DatasetStatistics:
+    """One pass over the training set: the mean image, channel statistics and the RGB PCA.
+
+    Defined in the book's chapter "Data and PCA colour augmentation". ``dataset`` yields
+    equally sized (3, H, W) tensors in [0, 1] (e.g. ``imagenet_folder(root, "train")``, whose
+    default transform is the paper's 256x256 preprocessing), or is an (N, 3, H, W) tensor
+    (uint8 tensors are scaled to [0, 1]). ``max_images`` takes that many evenly spaced images.
+    Sums are float64.
+    """
+    if isinstance(dataset, Tensor):
+        scale = 255.0 if dataset.dtype == torch.uint8 else 1.0
+        n = len(dataset)
+        idx = (np.linspace(0, n - 1, num=max_images).round().astype(int).tolist()
+               if max_images is not None and max_images < n else list(range(n)))
+        batches: Iterable[Tensor] = (dataset[idx[i:i + batch_size]].to(torch.float64) / scale
+                                     for i in range(0, len(idx), batch_size))
+    else:
+        n = len(dataset)  # type: ignore[arg-type]
+        if max_images is not None and max_images < n:
+            pick = np.linspace(0, n - 1, num=max_images).round().astype(int).tolist()
+            dataset = torch.utils.data.Subset(dataset, pick)
+        batches = (b[0] if isinstance(b, (list, tuple)) else b
+                   for b in torch.utils.data.DataLoader(dataset, batch_size=batch_size,
+                                                        num_workers=num_workers))
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="dataset statistics", unit="batch")
+    total = None
+    rgb_sum = torch.zeros(3, dtype=torch.float64)
+    rgb_cross = torch.zeros(3, 3, dtype=torch.float64)
+    count = 0
+    for x in batches:
+        if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != 3:
+            raise DatasetError("compute_dataset_statistics needs (3, H, W) tensors; give the "
+                               "dataset a transform that ends in ToTensor()")
+        x = x.to(torch.float64)
+        if total is None:
+            total = torch.zeros(x.shape[1:], dtype=torch.float64)
+        elif x.shape[1:] != total.shape:
+            raise DatasetError(f"images differ in size: {tuple(x.shape[1:])} vs {tuple(total.shape)}")
+        total += x.sum(0)
+        pixels = x.permute(1, 0, 2, 3).reshape(3, -1)
+        rgb_sum += pixels.sum(1)
+        rgb_cross += pixels @ pixels.T
+        count += x.shape[0]
+    if total is None:
+        raise DatasetError("cannot compute statistics of an empty dataset")
+    n_pixels = count * total.shape[1] * total.shape[2]
+    channel_mean = rgb_sum / n_pixels
+    cov = rgb_cross / n_pixels - torch.outer(channel_mean, channel_mean)
+    values, vectors = _eig_descending((cov + cov.T) / 2)
+    return DatasetStatistics(
+        image=(total / count).float().numpy(),
+        channel_mean=channel_mean.float().numpy(),
+        channel_std=torch.diagonal(cov).clamp_min(0).sqrt().float().numpy(),
+        count=count,
+        rgb_eigenvalues=values.numpy(),
+        rgb_eigenvectors=vectors.numpy(),
+    )
+
+
+def to_pil(x: Tensor) -> Image.Image:
+    """A (3, H, W) tensor in [0, 1] (clipped) as a PIL image, for showing augmented photographs."""
+    array = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return Image.fromarray(array)
+
+
+def shift_in_grey_levels(lighting: PCALighting, pixel_scale: float = 1.0) -> float:
+    """The root-mean-square length of the RGB shift, in 0..255 grey levels per channel.
+
+    ``pixel_scale`` is the value of white in the units ``lighting`` works in (1 for [0, 1]
+    images, 255 for 0..255 images).
+    """
+    return math.sqrt(float(torch.trace(lighting.shift_covariance())) / 3) * 255 / pixel_scale
