@@ -233,3 +233,17 @@ def test_translation_count():
     assert translations(256, 224) == 33 * 33 * 2  # both ends included
     assert 32 * 32 * 2 == 2048  # the paper's count
     assert translations(72, 64, flips=False) == 81
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batches_on_the_gpu_match_the_cpu():
+    x = torch.rand(32, 3, 40, 40)
+    cpu = random_crop_flip(x, 32, torch.Generator().manual_seed(5))
+    gpu = random_crop_flip(x.cuda(), 32, torch.Generator().manual_seed(5))
+    assert gpu.device.type == "cuda" and torch.equal(gpu.cpu(), cpu)
+    lighting = PCALighting(torch.tensor([0.2, 0.02, 0.004]), torch.eye(3))
+    on_gpu = lighting.cuda()(x.cuda().half(), torch.Generator().manual_seed(1))
+    assert on_gpu.dtype == torch.float16
+    assert torch.allclose(on_gpu.float().cpu(), lighting.cpu()(x, torch.Generator().manual_seed(1)),
+                          atol=2e-3)
+    assert torch.equal(ten_crop(x.cuda(), 32).cpu(), ten_crop(x, 32))
