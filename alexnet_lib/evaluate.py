@@ -1,0 +1,166 @@
+"""Top-1 and top-5 error on the validation set: the centre crop and the paper's ten patches.
+
+Defined in the book's chapter "Training AlexNet at ImageNet scale" (evaluating a checkpoint).
+
+The paper reports error rates, not accuracies: "top-1 and top-5 error rates ... the top-5 error
+rate is the fraction of test images for which the correct label is not among the five labels
+considered most probable by the model" (Section 1). Its test-time procedure averages the
+softmax of ten 224x224 patches, the four corners and the centre of the 256x256 image and their
+mirror images (Section 4.1); a single centre crop is the usual cheaper figure (torchvision's).
+Both are computed here from the same validation batches, which arrive as whole 256x256 images
+(see :mod:`alexnet_lib.data.pipeline`) and are cropped on the device.
+
+Use it from the command line on any checkpoint of the training command::
+
+    python -m alexnet_lib.evaluate runs/alexnet/best.pt      # = python -m alexnet_lib.train --evaluate
+    python -m alexnet_lib.evaluate runs/alexnet/best.pt --data /other/imagenet --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from .augment import center_crop, predict_ten_crop
+
+__all__ = ["EvalResult", "topk_correct", "evaluate", "format_results", "main"]
+
+PAPER_RESULT = "paper, ILSVRC-2012 validation, one CNN: top-1 error 40.7%, top-5 error 18.2%"
+
+
+@dataclass
+class EvalResult:
+    """Errors (fractions in [0, 1]) and mean cross-entropy over ``images`` validation images."""
+
+    loss: float
+    top1_err: float
+    top5_err: float
+    images: int
+    crops: str  # "centre" or "10-crop"
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return asdict(self)
+
+
+def topk_correct(scores: Tensor, labels: Tensor, ks: Iterable[int] = (1, 5)) -> list[Tensor]:
+    """How many rows of ``scores`` (N, classes) have their label among the top ``k``, per k.
+
+    ``k`` is capped at the number of classes (top-5 of a 3-class problem is top-3). The counts
+    stay on the device (no synchronisation).
+    """
+    kmax = min(max(ks), scores.shape[1])
+    top = scores.topk(kmax, dim=1).indices
+    hits = top == labels[:, None]
+    return [hits[:, :min(k, kmax)].any(dim=1).sum() for k in ks]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], crop_size: int,
+             ten_crop: bool = False, autocast_dtype: torch.dtype | None = None,
+             distributed: bool = False) -> EvalResult:
+    """Top-1/top-5 error and loss of ``model`` on ``batches`` of whole (un-cropped) images.
+
+    Args:
+        model: any classifier; put in eval mode for the pass and restored afterwards.
+        batches: ``(images, labels)`` on the model's input device, images larger than
+            ``crop_size`` (the validation pipeline yields the stored 256x256 images).
+        crop_size: the patch side (224).
+        ten_crop: average the softmax of the ten patches (the paper's test) instead of taking
+            the centre crop's.
+        autocast_dtype: run the forward pass under ``torch.autocast`` with this dtype (bf16).
+        distributed: every rank saw its own share of the images; sum the counts over ranks.
+
+    The loss of the ten-crop test is the cross-entropy of the averaged probabilities.
+    """
+    was_training = model.training
+    model.eval()
+    device = None
+    totals = None  # loss sum, top-1 hits, top-5 hits, images: summed on the device
+    try:
+        for images, labels in batches:
+            device = images.device
+            autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype
+                        else contextlib.nullcontext())
+            with autocast:
+                if ten_crop:
+                    probs = predict_ten_crop(model, images, crop_size).float()
+                    loss = nn.functional.nll_loss(probs.clamp_min(1e-12).log(), labels,
+                                                  reduction="sum")
+                    scores = probs
+                else:
+                    x = center_crop(images, crop_size)
+                    if images.is_contiguous(memory_format=torch.channels_last):
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    scores = model(x).float()
+                    loss = nn.functional.cross_entropy(scores, labels, reduction="sum")
+            top1, top5 = topk_correct(scores, labels)
+            row = torch.stack([loss.double(), top1.double(), top5.double(),
+                               torch.tensor(float(len(labels)), dtype=torch.float64,
+                                            device=labels.device)])
+            totals = row if totals is None else totals + row
+    finally:
+        model.train(was_training)
+    if totals is None:
+        totals = torch.zeros(4, dtype=torch.float64, device=device)
+    if distributed and dist.is_available() and dist.is_initialized():
+        if totals.device.type == "cpu" and dist.get_backend() == "nccl":
+            totals = totals.cuda()
+        dist.all_reduce(totals)
+    loss_sum, top1, top5, n = totals.tolist()
+    if n == 0:
+        raise ValueError("no validation images were evaluated")
+    return EvalResult(loss=loss_sum / n, top1_err=1 - top1 / n, top5_err=1 - top5 / n,
+                      images=int(n), crops="10-crop" if ten_crop else "centre")
+
+
+def format_results(results: Iterable[EvalResult]) -> str:
+    """A small table: one row per crop scheme, errors in percent."""
+    lines = [f"{'':<12} {'top-1 error':>12} {'top-5 error':>12} {'loss':>8} {'images':>8}"]
+    for r in results:
+        name = "centre crop" if r.crops == "centre" else "10 crops"
+        lines.append(f"{name:<12} {100 * r.top1_err:>11.2f}% {100 * r.top5_err:>11.2f}% "
+                     f"{r.loss:>8.4f} {r.images:>8,}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m alexnet_lib.evaluate``."""
+    p = argparse.ArgumentParser(
+        prog="python -m alexnet_lib.evaluate",
+        description="Top-1/top-5 error of a training checkpoint on the validation set, for the "
+                    "centre crop and the paper's 10-crop test.")
+    p.add_argument("checkpoint", help="a checkpoint written by alexnet_lib.train (last.pt or best.pt)")
+    p.add_argument("--data", default=None,
+                   help="ImageNet-style folder to evaluate on (default: the one the run trained on)")
+    p.add_argument("--val-images", type=int, default=None,
+                   help="evaluate on this many evenly spaced validation images (default: all, or "
+                        "the run's own limit)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per forward pass (default: the run's batch size)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="decoding processes (default: up to 8, one per CPU core)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--no-ten-crop", dest="ten_crop", action="store_false",
+                   help="only the centre crop (the 10-crop test runs the network 10 times)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m alexnet_lib.evaluate``; returns the exit status."""
+    from .train import evaluate_checkpoint  # train imports this module: import it lazily
+
+    args = build_parser().parse_args(argv)
+    return evaluate_checkpoint(args.checkpoint, data=args.data, val_images=args.val_images,
+                               batch_size=args.batch_size, workers=args.workers,
+                               device=args.device, ten_crop=args.ten_crop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

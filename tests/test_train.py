@@ -1,0 +1,377 @@
+"""The training command on the CPU: a short run, kill and resume, signals, DDP, the two-column
+split, evaluation and every bad input with its message.
+
+Runs use a CPU-sized AlexNet (a quarter of the kernels, 128 hidden units) on the built-in
+dataset written as an ImageNet-style JPEG folder at 72x72 px with 64x64 crops, so that a whole
+epoch takes a fraction of a second and the real file-reading path is exercised.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from alexnet_lib.checkpoint import CheckpointError, load_checkpoint
+from alexnet_lib.data import write_image_folder
+from alexnet_lib.data.pipeline import EpochSampler
+from alexnet_lib.train import LRSchedule, Trainer, build_model, build_parser, main, resolve_config
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--image-size", "72", "--crop-size", "64", "--width", "0.25", "--hidden", "128",
+        "--batch-size", "10", "--workers", "1", "--no-progress", "--init", "kaiming",
+        "--input-scale", "4", "--dropout", "0"]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """50 training and 30 validation JPEGs at 72x72, plus one truncated training file."""
+    root = tmp_path_factory.mktemp("shapes")
+    write_image_folder(root, size=72, train_per_class=5, val_per_class=3, seed=0)
+    good = next((root / "train" / "disc").iterdir())
+    (root / "train" / "disc" / "zz_truncated.JPEG").write_bytes(good.read_bytes()[:300])
+    return root
+
+
+@pytest.fixture(scope="module")
+def stats(folder, tmp_path_factory) -> str:
+    """The statistics of ``folder``, computed once and shared (each run would redo it)."""
+    out = tmp_path_factory.mktemp("stats-run")
+    assert main(["--data", str(folder), *TINY, "--epochs", "1", "--limit-steps", "1", "--no-eval",
+                 "--schedule", "step", "--out", str(out / "r")]) == 0
+    return str(out / "r" / "stats.npz")
+
+
+@pytest.fixture(scope="module")
+def short_run(folder, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "r"
+    assert main(["--data", str(folder), *TINY, "--epochs", "20", "--lr", "0.005", "--schedule", "step",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def read_metrics(out: Path) -> list[dict[str, str]]:
+    with open(out / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+# --------------------------------------------------------------------------- a short run
+
+
+def test_short_run_loss_falls_and_the_run_folder_holds_everything(short_run):
+    rows = read_metrics(short_run)
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 21))
+    losses = [float(r["train_loss"]) for r in rows]
+    # Chance is ln(10) = 2.30; the 50 images begin to be learned by heart within 20 epochs.
+    first, last = sum(losses[:2]) / 2, sum(losses[-4:]) / 4
+    assert last < first - 0.25 and last < 2.2, losses
+    for name in ("config.json", "env.json", "metrics.csv", "log.txt", "stats.npz", "last.pt",
+                 "best.pt", "final.json", "throughput.json"):
+        assert (short_run / name).is_file(), name
+    assert list((short_run / "tensorboard").glob("events.out.tfevents.*"))
+    config = json.loads((short_run / "config.json").read_text())
+    assert config["lr"] == 0.005 and config["momentum"] == 0.9 and config["weight_decay"] == 5e-4
+    env = json.loads((short_run / "env.json").read_text())
+    assert env["torch"] == torch.__version__ and "git_commit" in env and "--epochs 20" in env["command"]
+    last = torch.load(short_run / "last.pt", weights_only=True)
+    assert last["epoch"] == 20 and last["step"] == 0
+    assert set(last["rng"][0]) == {"torch", "cuda", "numpy", "python"}
+    assert {"model", "optimizer", "schedule", "scaler", "statistics", "config"} <= set(last)
+    final = json.loads((short_run / "final.json").read_text())
+    assert [r["crops"] for r in final["results"]] == ["centre", "10-crop"]
+    assert json.loads((short_run / "throughput.json").read_text())["train_images_per_s"] > 0
+
+
+def test_a_corrupt_image_is_skipped_and_counted(short_run, folder):
+    rows = read_metrics(short_run)
+    assert all(int(r["skipped_images"]) == 1 for r in rows)  # once per epoch, run not stopped
+    bad = folder / "train" / "disc" / "zz_truncated.JPEG"
+    assert (short_run / "skipped.txt").read_text().count(str(bad)) == 1
+    assert "warning: skipped an image that cannot be decoded" in (short_run / "log.txt").read_text()
+
+
+def test_evaluate_prints_centre_and_ten_crop_errors(short_run, capsys):
+    assert main(["--evaluate", str(short_run / "best.pt"), "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "centre crop" in out and "10 crops" in out and "top-5 error" in out
+    final = json.loads((short_run / "final.json").read_text())["results"][0]
+    assert f"{100 * final['top1_err']:.2f}%" in out  # the same number as at the end of training
+
+
+# --------------------------------------------------------------------------- kill, resume, signals
+
+
+def _popen(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "alexnet_lib.train", *args], env=ENV, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(out: Path, proc: subprocess.Popen, min_step: int, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        if (out / "last.pt").is_file():
+            state = load_checkpoint(out / "last.pt")  # atomic: always loads whole
+            if state["epoch"] == 0 and state["step"] >= min_step:
+                return state
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("no mid-epoch checkpoint appeared")
+
+
+def test_sigkill_mid_epoch_then_resume_continues_from_the_saved_state(folder, stats, tmp_path):
+    out = tmp_path / "r"
+    args = ["--data", str(folder), *TINY, "--batch-size", "4", "--epochs", "2", "--stats", stats,
+            "--schedule", "step", "--log-every", "1", "--checkpoint-minutes", "0.00001",
+            "--out", str(out)]
+    proc = _popen(args)
+    _wait_for_checkpoint(out, proc, min_step=4)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = load_checkpoint(out / "last.pt")
+    assert saved["epoch"] == 0 and 4 <= saved["step"] < 13  # killed in mid-epoch
+
+    # Rebuilt from the checkpoint, the trainer's state is the saved state.
+    parser = build_parser()
+    cfg, ckpt = resolve_config(parser.parse_args(["--out", str(out), "--resume", "--workers", "0"]),
+                               parser)
+    trainer = Trainer(cfg, checkpoint=ckpt)
+    state = trainer.state_dict()
+    assert (state["epoch"], state["step"]) == (saved["epoch"], saved["step"])
+    for name, tensor in saved["model"].items():
+        assert torch.equal(state["model"][name], tensor), name
+    for k, buf in saved["optimizer"]["state"].items():
+        assert torch.equal(state["optimizer"]["state"][k]["momentum_buffer"], buf["momentum_buffer"])
+    assert state["optimizer"]["param_groups"] == saved["optimizer"]["param_groups"]
+    assert state["schedule"] == saved["schedule"] and state["history"] == saved["history"]
+    assert torch.equal(state["progress_sums"], saved["progress_sums"])
+    rng, saved_rng = state["rng"][0], saved["rng"][0]
+    assert torch.equal(rng["torch"], saved_rng["torch"])
+    assert torch.equal(rng["numpy"]["keys"], saved_rng["numpy"]["keys"])
+    assert torch.equal(rng["python"]["state"], saved_rng["python"]["state"])
+    del trainer
+
+    # And the command continues the run to its end.
+    done = subprocess.run([sys.executable, "-m", "alexnet_lib.train", "--out", str(out), "--resume"],
+                          env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"at epoch 1, step {saved['step']}" in done.stdout
+    assert [int(r["epoch"]) for r in read_metrics(out)] == [1, 2]
+    assert load_checkpoint(out / "last.pt")["epoch"] == 2
+    assert not list(out.glob(".tmp-*"))  # a temp file of the killed run was cleaned up
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_save_and_exit_cleanly(folder, stats, tmp_path, signum, code):
+    out = tmp_path / "r"
+    proc = _popen(["--data", str(folder), *TINY, "--batch-size", "4", "--epochs", "3",
+                   "--stats", stats, "--log-every", "1", "--checkpoint-minutes", "0.00001",
+                   "--out", str(out)])
+    _wait_for_checkpoint(out, proc, min_step=2)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert "Continue with: python -m alexnet_lib.train" in stderr and "Traceback" not in stderr
+    state = load_checkpoint(out / "last.pt")
+    assert state["epoch"] < 3 and (state["epoch"], state["step"]) != (0, 0)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(folder, stats, tmp_path, capsys):
+    out = tmp_path / "r"
+    code = main(["--data", str(folder), *TINY, "--stats", stats, "--lr", "1e4", "--epochs", "1",
+                 "--log-every", "1", "--checkpoint-minutes", "0.00001", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "loss became non-finite" in err and "last good checkpoint" in err
+    kept = load_checkpoint(out / "last.pt")
+    assert all(torch.isfinite(t).all() for t in kept["model"].values())
+    assert f"step {kept['step']}" in err
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def test_torchrun_two_gloo_processes_end_with_equal_parameters(folder, stats, tmp_path):
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "alexnet_lib.train", "--data", str(folder), *TINY, "--stats", stats,
+           "--epochs", "2", "--device", "cpu", "--schedule", "step", "--no-ten-crop",
+           "--out", str(out)]
+    proc = subprocess.run(cmd, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    assert "2 processes (DDP)" in log
+    assert "parameters identical on all 2 processes" in log
+    rows = read_metrics(out)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(int(r["skipped_images"]) == 1 for r in rows)  # counted over both ranks
+    assert load_checkpoint(out / "last.pt")["config"]["batch_size"] == 10  # 5 per process
+
+
+def test_model_parallel_on_two_cpu_devices_matches_the_single_device_run(folder, stats, tmp_path):
+    common = ["--data", str(folder), *TINY, "--stats", stats, "--epochs", "1", "--limit-steps", "4",
+              "--schedule", "step", "--no-eval", "--workers", "0"]
+    assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert main([*common, "--model-parallel", "--devices", "cpu,cpu", "--out", str(tmp_path / "two")]) == 0
+    one = load_checkpoint(tmp_path / "one" / "last.pt")["model"]
+    two = load_checkpoint(tmp_path / "two" / "last.pt")["model"]
+    assert one.keys() == two.keys()
+    for name in one:
+        assert torch.allclose(one[name], two[name], rtol=1e-4, atol=1e-6), name
+    cfg = load_checkpoint(tmp_path / "one" / "last.pt")["config"]
+    torch.manual_seed(cfg["seed"])
+    initial = build_model(cfg, 10).state_dict()
+    assert not torch.allclose(initial["features.conv1.weight"], one["features.conv1.weight"])
+    assert "model-parallel on cpu,cpu" in (tmp_path / "two" / "log.txt").read_text()
+
+
+# --------------------------------------------------------------------------- bad inputs
+
+
+def test_no_data_says_how_to_get_imagenet_and_how_to_run_the_smoke_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALEXNET_DATA", str(tmp_path / "empty"))
+    assert main(["--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "no ImageNet folder found" in err and "data/README.md" in err
+    assert "python -m alexnet_lib.train --dataset builtin" in err
+    assert "alexnet_lib.data.prepare" in err
+
+
+def test_nonexistent_data_exits_non_zero_naming_the_path():
+    proc = subprocess.run([sys.executable, "-m", "alexnet_lib.train", "--data", "/nonexistent"],
+                          env=ENV, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "/nonexistent" in proc.stderr and "alexnet_lib.data.prepare" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_wrong_layout_and_empty_class_are_errors_before_training(folder, tmp_path, capsys):
+    flat = tmp_path / "flat"
+    shutil.copytree(folder / "train", flat / "train")
+    (flat / "val").mkdir()
+    for f in list((folder / "val").glob("*/*.JPEG"))[:3]:
+        shutil.copy(f, flat / "val" / f.name)  # the official val archive unpacks flat
+    assert main(["--data", str(flat), *TINY, "--out", str(tmp_path / "r1")]) == 2
+    assert "no class folders in" in capsys.readouterr().err
+
+    empty = tmp_path / "empty"
+    shutil.copytree(folder, empty)
+    shutil.rmtree(empty / "train" / "star")
+    (empty / "train" / "star").mkdir()
+    assert main(["--data", str(empty), *TINY, "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err
+    assert "empty class folder" in err and "star" in err
+    assert not (tmp_path / "r2" / "last.pt").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dataset", "builtin", "--data", "x"], "--data and --dataset builtin exclude each other"),
+    (["--dataset", "builtin", "--crop-size", "300"], "--crop-size 300 is larger than --image-size 256"),
+    (["--dataset", "builtin", "--model-parallel", "--columns", "1"], "needs --arch alexnet and --columns 2"),
+    (["--dataset", "builtin", "--arch", "torchvision", "--width", "0.5"], "--width is a switch"),
+    (["--dataset", "builtin", "--no-eval", "--ten-crop"], "--ten-crop is a test on the validation set"),
+    (["--dataset", "builtin", "--lr", "-1"], "must be a positive number"),
+    (["--dataset", "builtin", "--dropout", "1.5"], "must be in [0, 1)"),
+    (["--dataset", "builtin", "--device", "cuda:7"], "CUDA is not available"),
+    (["--resume"], "--resume needs --out"),
+])
+def test_impossible_flag_combinations_are_rejected(flags, message, capsys):
+    if "cuda:7" in flags and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(SystemExit) as exit_info:
+        main(flags)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_resume_guards(short_run, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "nothing"), "--resume"])
+    assert "nothing to resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # never overwrite a run by accident
+        main(["--dataset", "builtin", "--out", str(short_run)])
+    assert "already holds a run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a resumed run keeps its recipe
+        main(["--out", str(short_run), "--resume", "--lr", "0.1"])
+    assert "--lr 0.1 differs from the run being resumed (0.005)" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "last.pt").write_bytes(b"garbage")
+    with pytest.raises(SystemExit):
+        main(["--out", str(broken), "--resume"])
+    assert "cannot load checkpoint" in capsys.readouterr().err
+
+
+def test_evaluate_errors(tmp_path, capsys):
+    assert main(["--evaluate", str(tmp_path / "missing.pt")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+# --------------------------------------------------------------------------- parts
+
+
+def test_plateau_schedule_drops_after_patience_at_most_max_drops():
+    s = LRSchedule("plateau", 0.01, factor=0.1, patience=2, threshold=0.001, max_drops=3)
+    errors = [0.9, 0.8, 0.8, 0.8, 0.7, 0.7, 0.7] + [0.7] * 10
+    lrs = []
+    for epoch, err in enumerate(errors, 1):
+        s.update(epoch, err)
+        lrs.append(s.lr)
+    assert lrs[:6] == [0.01, 0.01, 0.01, pytest.approx(0.001), pytest.approx(0.001), pytest.approx(0.001)]
+    assert lrs[6] == pytest.approx(1e-4)
+    assert s.drops == 3 and lrs[-1] == pytest.approx(1e-5)  # never a fourth drop
+    restored = LRSchedule("plateau", 0.01)
+    restored.load_state_dict(s.state_dict())
+    assert restored.state_dict() == s.state_dict()
+
+
+def test_step_schedule():
+    s = LRSchedule("step", 0.01, factor=0.1, step_epochs=30)
+    lrs = {}
+    for epoch in range(1, 91):
+        s.update(epoch, None)
+        lrs[epoch] = s.lr
+    assert lrs[29] == 0.01 and lrs[30] == pytest.approx(0.001) and lrs[60] == pytest.approx(1e-4)
+
+
+def test_epoch_sampler_partitions_shuffles_and_skips():
+    ranks = [EpochSampler(23, shuffle=True, seed=1, rank=r, world_size=2, batch_size=4) for r in (0, 1)]
+    for s in ranks:
+        s.set_epoch(3)
+    a, b = (list(s) for s in ranks)
+    assert len(a) == len(b) == 12 and set(a) | set(b) == set(range(23))  # padded by wrapping
+    ranks[0].set_epoch(4)
+    assert list(ranks[0]) != a  # a new order each epoch
+    ranks[0].set_epoch(3, skip_batches=2)
+    assert list(ranks[0]) == a[8:]  # resuming mid-epoch skips what was done
+    val = [EpochSampler(23, shuffle=False, rank=r, world_size=2) for r in (0, 1)]
+    assert sorted(list(val[0]) + list(val[1])) == list(range(23))  # evaluation: each image once
+
+
+def test_png_cmyk_and_grayscale_files_train_like_jpegs(folder, stats, tmp_path):
+    # The ILSVRC2012 quirks (also handled once and for all by alexnet_lib.data.prepare).
+    odd = tmp_path / "odd"
+    shutil.copytree(folder, odd)
+    (odd / "train" / "disc" / "zz_truncated.JPEG").unlink()
+    src = next((odd / "train" / "ring").iterdir())
+    image = Image.open(src)
+    image.save(odd / "train" / "ring" / "png_as.JPEG", format="PNG")
+    image.convert("CMYK").save(odd / "train" / "ring" / "cmyk.JPEG", format="JPEG")
+    image.convert("L").save(odd / "train" / "ring" / "gray.JPEG", format="JPEG")
+    out = tmp_path / "r"
+    assert main(["--data", str(odd), *TINY, "--stats", stats, "--epochs", "1", "--no-eval",
+                 "--schedule", "step", "--workers", "0", "--out", str(out)]) == 0
+    assert int(read_metrics(out)[0]["skipped_images"]) == 0
