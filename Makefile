@@ -1,12 +1,14 @@
 # Two commands do all the set-up on a fresh machine (see README.md):
 #   make book   -> .venv with everything, then the HTML book in _build/html (warnings are errors)
-#   make test   -> .venv with everything, then unit tests + every chapter notebook (pytest --nbval)
+#   make test   -> .venv with everything, Debian's chromium if missing (apt, as root), then unit tests,
+#                  every chapter notebook (pytest --nbval) and the built book in headless Chromium
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: book test lint clean venv
+.PHONY: book test lint clean venv chromium
 
 venv: $(STAMP)
 
@@ -20,7 +22,19 @@ $(STAMP): pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 
-test: $(STAMP)
+# tests/test_browser.py drives Debian's chromium. Installed here when missing and we are root;
+# otherwise only a hint is printed and that test fails saying how to install it.
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (apt-get) for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "warning: $(CHROMIUM) missing; run 'sudo apt-get install -y chromium' (tests/test_browser.py will fail)"; \
+	  fi; \
+	fi
+
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest --nbval
 
