@@ -1,0 +1,338 @@
+"""Benchmarks: ``python -m alexnet_lib.bench {lrn,train,book}``.
+
+Defined in the book's chapter "Training AlexNet at ImageNet scale" (the speed section).
+
+* ``lrn``   our LRN (:mod:`alexnet_lib.lrn`) vs ``torch.nn.LocalResponseNorm``, forward + backward,
+            at conv1's size; prints both times and ``speedup: X.XX``.
+* ``train`` images/s of a training step on one GPU, on an ImageNet-like JPEG folder:
+            (a) pytorch/examples' ``imagenet/main.py --arch alexnet`` run unmodified (you pass its
+            path: it is fetched separately and never part of this project), (b)
+            ``python -m alexnet_lib.train``, (c) the model alone on data already on the device
+            (the ceiling). Prints a table with b/a, b/c and projected hours for 90 epochs.
+* ``book``  the execution time of every chapter notebook on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .lrn import LocalResponseNorm
+
+IMAGENET_TRAIN_IMAGES = 1_281_167  # ILSVRC-2012 training set
+EPOCHS = 90
+
+
+def _timeit(fn: Callable[[], None], repeats: int, sync: Callable[[], None]) -> float:
+    """Best-of-``repeats`` wall-clock seconds of ``fn`` after one warm-up call."""
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _sync_for(device: torch.device) -> Callable[[], None]:
+    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+
+
+def bench_lrn(shape: tuple[int, ...] = (32, 96, 55, 55), device: str = "cpu", repeats: int = 5,
+              dtype: torch.dtype = torch.float32) -> dict[str, float]:
+    """Seconds per forward+backward of both LRNs on the same post-ReLU input, and the ratio."""
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    x = torch.randn(shape, device=dev, dtype=dtype).relu_()
+    ours = LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+    theirs = torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)  # the same function
+    grad = torch.randn_like(x)
+
+    def step(module: torch.nn.Module) -> Callable[[], None]:
+        def run() -> None:
+            a = x.detach().requires_grad_(True)
+            module(a).backward(grad)
+        return run
+
+    sync = _sync_for(dev)
+    t_ours = _timeit(step(ours), repeats, sync)
+    t_torch = _timeit(step(theirs), repeats, sync)
+    return {"ours_s": t_ours, "torch_s": t_torch, "speedup": t_torch / t_ours}
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _write_chunk(args: tuple[str, list[int], tuple[int, int], int]) -> int:
+    from PIL import Image
+
+    from .data.builtin import CLASSES, generate_image
+
+    root, indices, size, seed = args
+    for i in indices:
+        image, label = generate_image(i, "train", size, seed)
+        folder = Path(root) / "train" / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{CLASSES[label]}_{i:07d}.JPEG", quality=90)
+    return len(indices)
+
+
+def make_jpeg_folder(root: Path, images: int, size: tuple[int, int] = (500, 375), seed: int = 0,
+                     workers: int | None = None) -> Path:
+    """Write ``images`` built-in images of ImageNet's typical size as ``root/train/<class>/*.JPEG``
+    (and a small ``val/``), in parallel. Reuses the folder if it already holds that many."""
+    from .data.builtin import write_image_folder
+
+    existing = sum(1 for _ in (root / "train").glob("*/*.JPEG")) if (root / "train").is_dir() else 0
+    if existing >= images:
+        return root
+    workers = workers or os.cpu_count() or 1
+    chunks = [list(range(k, images, workers)) for k in range(workers)]
+    with mp.get_context("spawn").Pool(workers) as pool:
+        pool.map(_write_chunk, [(str(root), c, size, seed) for c in chunks])
+    # pytorch/examples validates every epoch: give it a small val split.
+    write_image_folder(root / "_val", size=size, train_per_class=0, val_per_class=5, seed=seed)
+    (root / "_val" / "val").rename(root / "val") if not (root / "val").exists() else None
+    return root
+
+
+def bench_model_ceiling(batch_size: int, device: str, steps: int = 30, bf16: bool = True,
+                        channels_last: bool = True, compile_model: bool = True) -> float:
+    """Images/s of AlexNet's training step on random data already on the device (no input cost)."""
+    from .model import AlexNet
+
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    model = AlexNet().to(dev)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if compile_model else model
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(batch_size, 3, 224, 224, device=dev)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 1000, (batch_size,), device=dev)
+
+    def step() -> None:
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(step_model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(5):  # warm-up (and compilation)
+        step()
+    sync = _sync_for(dev)
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return batch_size * steps / (time.perf_counter() - start)
+
+
+_EXAMPLES_LINE = re.compile(r"Epoch: \[0\]\[\s*(\d+)/\s*(\d+)\]\s+Time\s+[\d.]+\s+\(\s*([\d.]+)\)")
+
+
+def bench_pytorch_examples(main_py: Path, folder: Path, batch_size: int, workers: int,
+                           timeout: float) -> float:
+    """Images/s of pytorch/examples' imagenet/main.py --arch alexnet, run unmodified.
+
+    Its progress lines print the running mean batch time; the steady-state rate comes from two
+    of them (skipping the first prints, which include start-up).
+    """
+    main_py, folder = main_py.resolve(), folder.resolve()
+    cmd = [sys.executable, str(main_py), str(folder), "--arch", "alexnet", "--lr", "0.01",
+           "--batch-size", str(batch_size), "--workers", str(workers), "--epochs", "1",
+           "--print-freq", "10"]
+    print("running:", " ".join(cmd), flush=True)
+    with tempfile.TemporaryDirectory() as cwd:  # it saves two ~470 MB checkpoints in its cwd
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    points = [(int(m[1]), float(m[3])) for m in _EXAMPLES_LINE.finditer(proc.stdout)]
+    if len(points) < 2:
+        raise RuntimeError(f"could not read pytorch/examples' progress lines:\n{proc.stdout[-2000:]}"
+                           f"\n{proc.stderr[-2000:]}")
+    # Line "[k/n] Time t (avg)" gives the mean over the first k batches: the batches between two
+    # lines took avg1*k1 - avg0*k0 seconds. The first line is skipped when there are more.
+    (k0, avg0), (k1, avg1) = points[1 if len(points) > 2 else 0], points[-1]
+    seconds = (avg1 * k1 - avg0 * k0) / (k1 - k0)
+    return batch_size / seconds
+
+
+def bench_ours(folder: Path, batch_size: int, workers: int, out: Path, extra: list[str],
+               timeout: float) -> float:
+    """Images/s of ``python -m alexnet_lib.train`` for one epoch over ``folder`` (its own report)."""
+    cmd = [sys.executable, "-m", "alexnet_lib.train", "--data", str(folder), "--epochs", "1",
+           "--batch-size", str(batch_size), "--workers", str(workers), "--out", str(out),
+           "--no-eval", *extra]
+    print("running:", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"alexnet_lib.train failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    metrics = json.loads((out / "throughput.json").read_text())
+    return float(metrics["train_images_per_s"])
+
+
+def bench_gpu_pipeline(folder: Path, batch_size: int, workers: int, device: str,
+                       max_batches: int = 100) -> float:
+    """Images/s of the GPU input pipeline alone (read, decode, augment), no model."""
+    import numpy as np
+
+    from .augment import DatasetStatistics
+    from .data.pipeline import PipelineConfig, make_pipeline
+
+    # Statistics only shift values here; their exact numbers do not change the cost.
+    stats = DatasetStatistics(image=np.full((3, 256, 256), 0.45, np.float32),
+                              channel_mean=np.full(3, 0.45, np.float32),
+                              channel_std=np.full(3, 0.25, np.float32), count=1,
+                              rgb_eigenvalues=np.array([0.2, 0.02, 0.005]), rgb_eigenvectors=np.eye(3))
+    config = PipelineConfig(dataset="imagenet", root=folder, batch_size=batch_size, workers=workers,
+                            statistics=stats, channels_last=True)
+    pipe = make_pipeline("gpu", "train", config, device)
+    pipe.set_epoch(0)
+    sync = _sync_for(torch.device(device))
+    n, start = 0, None
+    for i, (x, _) in enumerate(pipe):
+        if i == 2:  # skip start-up (worker processes, first decodes)
+            sync()
+            start, n = time.perf_counter(), 0
+        n += x.shape[0]
+        if i >= max_batches:
+            break
+    sync()
+    if start is None:
+        raise RuntimeError("too few batches to time the pipeline: use more images")
+    return n / (time.perf_counter() - start)
+
+
+def run_train_bench(args: argparse.Namespace) -> dict[str, object]:
+    device = torch.device(args.device)
+    folder = make_jpeg_folder(Path(args.folder), args.images, tuple(args.image_size))
+    result: dict[str, object] = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "torch": torch.__version__, "batch_size": args.batch_size, "images": args.images,
+        "image_size": list(args.image_size),
+        "command": "python -m alexnet_lib.bench " + shlex.join(sys.argv[1:]),
+    }
+    rates: dict[str, float] = {}
+    if args.pipeline_only:
+        rates["p"] = bench_gpu_pipeline(folder, args.batch_size, args.workers, args.device)
+    if args.examples:
+        rates["a"] = bench_pytorch_examples(Path(args.examples), folder, args.batch_size,
+                                            args.workers, args.timeout)
+    if not args.skip_ours:
+        rates["b"] = bench_ours(folder, args.batch_size, args.workers, Path(args.out),
+                                args.train_args.split() if args.train_args else [], args.timeout)
+    rates["c"] = bench_model_ceiling(args.batch_size, args.device, compile_model=not args.no_compile,
+                                     bf16=device.type == "cuda", channels_last=device.type == "cuda")
+    result["images_per_s"] = rates
+    names = {"p": "input pipeline alone (--pipeline gpu, no model)",
+             "a": "pytorch/examples imagenet/main.py --arch alexnet",
+             "b": "python -m alexnet_lib.train", "c": "model alone, data on the device (ceiling)"}
+    print(f"\n{'':3} {'what':<50} {'images/s':>10} {'90 epochs (h)':>14}")
+    for key, rate in rates.items():
+        hours = IMAGENET_TRAIN_IMAGES * EPOCHS / rate / 3600
+        print(f"({key}) {names[key]:<50} {rate:>10,.0f} {hours:>14.1f}")
+    for num, den in (("b", "a"), ("b", "c")):
+        if num in rates and den in rates:
+            result[f"{num}_over_{den}"] = rates[num] / rates[den]
+            print(f"{num}/{den}: {rates[num] / rates[den]:.2f}")
+    return result
+
+
+# --------------------------------------------------------------------------- book
+
+
+def bench_book(root: Path, timeout: int = 600) -> dict[str, float]:
+    """Seconds to execute each chapter notebook listed in ``_toc.yml`` (fresh kernel each)."""
+    import nbformat
+    import yaml
+    from nbclient import NotebookClient
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [entry["file"] for entry in toc.get("chapters", [])]
+    times: dict[str, float] = {}
+    for name in files:
+        path = root / f"{name}.ipynb"
+        if not path.exists():
+            continue  # a markdown page
+        nb = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        times[name] = time.perf_counter() - start
+        print(f"{name:<30} {times[name]:7.1f} s", flush=True)
+    print(f"{'total':<30} {sum(times.values()):7.1f} s")
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m alexnet_lib.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("lrn", help="our LRN vs torch.nn.LocalResponseNorm, forward + backward")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--shape", type=int, nargs=4, default=[32, 96, 55, 55],
+                   metavar=("N", "C", "H", "W"), help="input shape (default: conv1's, batch 32)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats; the best is kept")
+
+    p = sub.add_parser("train", help="images/s: pytorch/examples vs alexnet_lib.train vs ceiling")
+    p.add_argument("--folder", default="data/bench-jpeg",
+                   help="ImageNet-style JPEG folder; generated from the built-in data if missing")
+    p.add_argument("--images", type=int, default=25_600, help="training images to generate/use")
+    p.add_argument("--image-size", type=int, nargs=2, default=[500, 375], metavar=("W", "H"),
+                   help="size of generated images (default: ImageNet's typical 500x375)")
+    p.add_argument("--examples", default=None,
+                   help="path to pytorch/examples' imagenet/main.py (fetched separately; omitted "
+                        "from the table if not given)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per step (default: 256)")
+    p.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1),
+                   help="data-loading processes for both training scripts")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="device for the ceiling measurement (default: cuda if present)")
+    p.add_argument("--no-compile", action="store_true", help="do not torch.compile the ceiling model")
+    p.add_argument("--skip-ours", action="store_true", help="leave out (b), alexnet_lib.train")
+    p.add_argument("--pipeline-only", action="store_true",
+                   help="also time the GPU input pipeline alone, without a model")
+    p.add_argument("--train-args", default="", help="extra flags for alexnet_lib.train, quoted")
+    p.add_argument("--out", default="runs/bench-train", help="run folder for alexnet_lib.train")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per training run")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+    p = sub.add_parser("book", help="execution time of every chapter notebook")
+    p.add_argument("--root", default=".", help="repository root (with _toc.yml)")
+
+    args = parser.parse_args(argv)
+    if args.command == "lrn":
+        r = bench_lrn(tuple(args.shape), args.device, args.repeats)
+        print(f"input {tuple(args.shape)} on {args.device}, forward + backward, best of {args.repeats}")
+        print(f"torch.nn.LocalResponseNorm: {r['torch_s'] * 1e3:9.2f} ms")
+        print(f"alexnet_lib LRN:            {r['ours_s'] * 1e3:9.2f} ms")
+        print(f"speedup: {r['speedup']:.2f}")
+    elif args.command == "train":
+        r = run_train_bench(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=2))
+    else:
+        bench_book(Path(args.root))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

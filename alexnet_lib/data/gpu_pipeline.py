@@ -1,0 +1,254 @@
+"""A GPU input pipeline: JPEG bytes from CPU workers, decoded and augmented on the GPU in batches.
+
+Defined in the book's chapter "Training AlexNet at ImageNet scale"; measured by
+``python -m alexnet_lib.bench train``.
+
+Why: decoding and augmenting 224x224 crops on CPU workers caps a modern GPU at a few thousand
+images per second (PIL decodes one JPEG per core at a time). Here CPU workers only *read files*
+(cheap), the GPU decodes whole batches with nvJPEG (``torchvision.io.decode_jpeg`` on a CUDA
+device), and resizing, cropping, flipping, PCA lighting and mean subtraction run as batched
+tensor operations on the GPU. Decoding of batch k+1 runs on a side CUDA stream while the model
+trains on batch k.
+
+The same code runs on the CPU (``device="cpu"``): that is how the tests exercise it on machines
+without a GPU. Files that are not JPEGs (ImageNet has a PNG named .JPEG) are decoded on the CPU;
+files that cannot be decoded at all are skipped and counted in :attr:`GpuJpegPipeline.skipped`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import Tensor
+from torchvision.datasets import ImageFolder
+from torchvision.io import ImageReadMode
+
+from .errors import CorruptImageError
+from .pipeline import EpochSampler, PipelineConfig, _worker_init
+
+__all__ = ["GpuJpegPipeline", "make_gpu_pipeline", "decode_batch", "resize_center_crop"]
+
+_JPEG_MAGIC = b"\xff\xd8"
+
+
+class _FileBytes(torch.utils.data.Dataset):
+    """Item i is (the raw bytes of file i, its label, its index).
+
+    Workers return plain ``bytes``, not tensors: a batch of many small tensors would travel
+    between processes as one shared-memory file descriptor each, and run out of them.
+    """
+
+    def __init__(self, samples: Sequence[tuple[str, int]]):
+        self.samples = list(samples)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[bytes, int, int]:
+        path, label = self.samples[index]
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            data = b""  # unreadable: skipped after decoding
+        return data, label, index
+
+
+def _collate(batch: list[tuple[bytes, int, int]]) -> tuple[list[bytes], Tensor, list[int]]:
+    datas, labels, indices = zip(*batch, strict=True)
+    return list(datas), torch.tensor(labels, dtype=torch.int64), list(indices)
+
+
+def resize_center_crop(image: Tensor, size: int) -> Tensor:
+    """The paper's preprocessing on a (3, H, W) uint8 image: shorter side to ``size``, centre crop.
+
+    Images already ``size`` x ``size`` (a folder prepared by ``alexnet_lib.data.prepare``) pass
+    through untouched. Returns float32 in [0, 255].
+    """
+    _, h, w = image.shape
+    x = image.float()
+    if (h, w) != (size, size):
+        scale = size / min(h, w)
+        new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
+        x = F.interpolate(x[None], size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)[
+            0
+        ]
+        top, left = (new_h - size) // 2, (new_w - size) // 2
+        x = x[:, top : top + size, left : left + size]
+    return x
+
+
+def _as_tensor(data: bytes | Tensor) -> Tensor:
+    if isinstance(data, Tensor):
+        return data
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
+
+
+def decode_batch(datas: Sequence[bytes | Tensor], device: torch.device, size: int = 256
+                 ) -> tuple[Tensor, list[int]]:
+    """Decode JPEG/PNG files' bytes into a (N, 3, size, size) float32 batch in [0, 1] on ``device``.
+
+    Returns the batch and the positions (into ``datas``) of the images that decoded; the
+    others are corrupt or empty and are left out.
+    """
+    tensors = [_as_tensor(d) for d in datas]
+    images: list[Tensor | None] = [None] * len(tensors)
+    jpeg = [i for i, d in enumerate(tensors) if d.numel() > 2 and bytes(d[:2].tolist()) == _JPEG_MAGIC]
+    other = [i for i, d in enumerate(tensors) if i not in set(jpeg) and d.numel() > 0]
+    if jpeg:
+        try:  # one call decodes the whole batch (nvJPEG's batched decoder on a GPU)
+            decoded = torchvision.io.decode_jpeg([tensors[i] for i in jpeg], mode=ImageReadMode.RGB,
+                                                 device=device)
+            for i, img in zip(jpeg, decoded, strict=True):
+                images[i] = img
+        except RuntimeError:  # a corrupt file fails the batch: find it one by one
+            for i in jpeg:
+                try:
+                    images[i] = torchvision.io.decode_jpeg(tensors[i], mode=ImageReadMode.RGB,
+                                                           device=device)
+                except RuntimeError:
+                    pass
+    for i in other:  # PNG saved as .JPEG and the like: decode on the CPU
+        try:
+            images[i] = torchvision.io.decode_image(tensors[i], mode=ImageReadMode.RGB).to(device)
+        except RuntimeError:
+            pass
+    kept = [i for i, img in enumerate(images) if img is not None]
+    if not kept:
+        return torch.empty(0, 3, size, size, device=device), kept
+    batch = torch.stack([resize_center_crop(images[i], size) for i in kept])  # type: ignore[arg-type]
+    return batch.div_(255.0), kept
+
+
+class GpuJpegPipeline:
+    """``--pipeline gpu``: batches decoded and augmented on ``device``; keeps the contract of
+    :mod:`alexnet_lib.data.pipeline` (order, sharding, resuming, skipped files, output format).
+
+    Args:
+        samples: ``(path, label)`` of every file of the split, e.g. ``ImageFolder(...).samples``.
+        config: the :class:`~alexnet_lib.data.pipeline.PipelineConfig`; uses ``batch_size``,
+            ``workers``, ``image_size``, ``crop_size``, ``statistics`` (mean image and RGB PCA in
+            [0, 1] units), ``lighting_std``, ``input_scale``, ``seed``, ``rank``, ``world_size``
+            and ``channels_last``. Only ``augment="paper"`` is supported.
+        train: random crops, flips and PCA lighting, shuffled (True), or whole stored images in
+            order (False; the evaluation takes its crops on the device).
+        device: where to decode and augment (``cuda`` for nvJPEG; ``cpu`` works too).
+        classes: the class names, kept for the caller.
+    """
+
+    def __init__(self, samples: Sequence[tuple[str | Path, int]], config: PipelineConfig,
+                 train: bool, device: torch.device | str, classes: Sequence[str] = ()) -> None:
+        if config.augment != "paper":
+            raise ValueError("--pipeline gpu implements the paper's augmentation only; use "
+                             "--pipeline cpu for --augment torchvision")
+        if config.statistics is None:
+            raise ValueError("the pipeline needs the training set's statistics (config.statistics)")
+        self.config, self.train, self.classes = config, train, tuple(classes)
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:  # streams need an index
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.dataset = _FileBytes([(str(p), int(y)) for p, y in samples])
+        self.skipped: list[tuple[str, str]] = []
+        self.sampler = EpochSampler(len(self.dataset), shuffle=train, seed=config.seed,
+                                    rank=config.rank, world_size=config.world_size,
+                                    batch_size=config.batch_size)
+        stats = config.statistics
+        self.mean = torch.as_tensor(np.asarray(stats.image), dtype=torch.float32).to(self.device)
+        self.lighting = (stats.lighting(config.lighting_std).to(self.device)
+                         if train and config.lighting_std > 0 else None)
+        self.loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=config.batch_size, sampler=self.sampler, collate_fn=_collate,
+            num_workers=config.workers, persistent_workers=config.workers > 0,
+            prefetch_factor=4 if config.workers > 0 else None,
+            worker_init_fn=_worker_init if config.workers else None)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch, skip_batches)
+
+    def __len__(self) -> int:
+        return math.ceil(self.sampler.full_length() / self.config.batch_size)
+
+    def _decode_filling(self, datas: list[bytes], indices: list[int]) -> Tensor:
+        """Decode a batch; an undecodable file is recorded and replaced by the next good one, so
+        the batch keeps its size (all data-parallel ranks must take the same number of steps)."""
+        size = self.config.image_size
+        batch, kept = decode_batch(datas, self.device, size)
+        if len(kept) == len(datas):
+            return batch
+        good = dict(zip(kept, batch, strict=True))
+        n = len(self.dataset)
+        for pos in sorted(set(range(len(datas))) - set(kept)):
+            self.skipped.append((self.dataset.samples[indices[pos]][0], "cannot be decoded"))
+            for k in range(1, min(n, 100)):
+                data, _, _ = self.dataset[(indices[pos] + k) % n]
+                image, ok = decode_batch([data], self.device, size)
+                if ok:
+                    good[pos] = image[0]
+                    break
+                self.skipped.append((self.dataset.samples[(indices[pos] + k) % n][0],
+                                     "cannot be decoded"))
+            else:
+                raise CorruptImageError(self.dataset.samples[indices[pos]][0],
+                                        "100 files in a row cannot be decoded; is the dataset damaged?")
+        return torch.stack([good[pos] for pos in range(len(datas))])
+
+    def _prepare(self, datas: list[bytes], labels: Tensor, indices: list[int],
+                 generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        from ..augment import random_crop_flip
+
+        # Replacement images keep the label of the file they replace: a negligible label error
+        # for one image in a million, and it keeps batches full.
+        x = self._decode_filling(datas, indices) - self.mean  # mean image before cropping
+        if self.train:
+            x = random_crop_flip(x, self.config.crop_size, generator=generator)
+            if self.lighting is not None:
+                x = self.lighting(x, generator)
+        if self.config.input_scale != 1.0:
+            x = x.mul_(self.config.input_scale)
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, labels.to(self.device, non_blocking=True)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        on_cuda = self.device.type == "cuda"
+        # Crop offsets, flips and lighting draws come from a CPU generator (a few numbers per
+        # image), so a seed gives the same augmentation on any device.
+        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch + 1)
+        side = torch.cuda.Stream(self.device) if on_cuda else None
+        pending: tuple[Tensor, Tensor] | None = None
+        for datas, labels, indices in self.loader:
+            if side is not None:
+                # Decode batch k+1 on a side stream while the caller's stream trains on batch k.
+                with torch.cuda.stream(side):
+                    ready = self._prepare(datas, labels, indices, generator)
+                for t in ready:
+                    t.record_stream(torch.cuda.current_stream(self.device))
+            else:
+                ready = self._prepare(datas, labels, indices, generator)
+            if pending is not None:
+                yield pending
+            if side is not None:
+                torch.cuda.current_stream(self.device).wait_stream(side)
+            pending = ready
+        if pending is not None:
+            yield pending
+
+
+def make_gpu_pipeline(split: str, config: PipelineConfig, device: torch.device) -> GpuJpegPipeline:
+    """The ``"gpu"`` kind of :func:`~alexnet_lib.data.pipeline.make_pipeline` for an image folder."""
+    if config.dataset != "imagenet" or config.root is None:
+        raise ValueError("--pipeline gpu reads JPEG files: give --data PATH to an image folder "
+                         "(write the built-in data as one with alexnet_lib.data.write_image_folder)")
+    folder = ImageFolder(str(Path(config.root) / split))
+    samples = folder.samples
+    limit = config.train_images if split == "train" else config.val_images
+    if limit is not None and limit < len(samples):  # evenly spaced: every class stays
+        samples = [samples[i] for i in np.linspace(0, len(samples) - 1, num=limit).round().astype(int)]
+    return GpuJpegPipeline(samples, config, split == "train", device, folder.classes)

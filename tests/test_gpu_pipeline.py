@@ -1,0 +1,123 @@
+"""The GPU input pipeline (alexnet_lib.data.gpu_pipeline), exercised on its CPU code path.
+
+On a machine with a GPU the same code decodes with nvJPEG; here it runs with device="cpu".
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from alexnet_lib.augment import DatasetStatistics
+from alexnet_lib.data import write_image_folder
+from alexnet_lib.data.gpu_pipeline import GpuJpegPipeline, decode_batch, resize_center_crop
+from alexnet_lib.data.pipeline import PipelineConfig, make_pipeline
+
+SIZE, CROP = 48, 40
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("jpegs")
+    write_image_folder(root, size=(80, 60), train_per_class=3, val_per_class=1, seed=0)
+    return root
+
+
+def _stats() -> DatasetStatistics:
+    return DatasetStatistics(image=np.full((3, SIZE, SIZE), 0.5, np.float32),
+                             channel_mean=np.full(3, 0.5, np.float32),
+                             channel_std=np.full(3, 0.25, np.float32), count=1,
+                             rgb_eigenvalues=np.array([0.2, 0.02, 0.005]), rgb_eigenvectors=np.eye(3))
+
+
+def _config(folder: Path, **kw) -> PipelineConfig:
+    base = dict(dataset="imagenet", root=folder, image_size=SIZE, crop_size=CROP, batch_size=8,
+                workers=0, statistics=_stats())
+    return PipelineConfig(**(base | kw))
+
+
+def _samples(root: Path, split: str) -> list[tuple[str, int]]:
+    classes = sorted(p.name for p in (root / split).iterdir())
+    return [(str(f), c) for c, name in enumerate(classes) for f in sorted((root / split / name).glob("*"))]
+
+
+def test_decode_matches_pil_and_resizes(folder):
+    samples = _samples(folder, "val")
+    datas = [Path(p).read_bytes() for p, _ in samples]
+    batch, kept = decode_batch(datas, torch.device("cpu"), size=SIZE)
+    assert batch.shape == (len(samples), 3, SIZE, SIZE) and kept == list(range(len(samples)))
+    assert 0.0 <= batch.min() and batch.max() <= 1.0
+    # Same pixels as PIL's decode (shorter side already 60: only the centre crop applies).
+    full, _ = decode_batch(datas[:1], torch.device("cpu"), size=60)
+    pil = np.asarray(Image.open(samples[0][0]).convert("RGB").crop((10, 0, 70, 60)), dtype=np.float32)
+    ours = full[0].permute(1, 2, 0).numpy() * 255
+    assert np.abs(ours - pil).mean() < 2.0  # decoders may differ by a grey level here and there
+
+
+def test_resize_shorter_side_then_centre():
+    img = torch.zeros(3, 60, 120, dtype=torch.uint8)
+    img[:, :, 30:90] = 255  # the centre band survives a shorter-side resize + centre crop
+    out = resize_center_crop(img, 30)
+    assert out.shape == (3, 30, 30) and out[:, :, 2:-2].min() > 250  # edges blur (antialias)
+
+
+def test_corrupt_files_are_replaced_and_png_decodes(folder, tmp_path):
+    samples = _samples(folder, "val")[:4]
+    png_as_jpeg = tmp_path / "png_saved_as.JPEG"
+    Image.new("RGB", (70, 50), (200, 10, 10)).save(png_as_jpeg, format="PNG")
+    truncated = tmp_path / "truncated.JPEG"
+    truncated.write_bytes(Path(samples[0][0]).read_bytes()[:200])
+    garbage = tmp_path / "garbage.JPEG"
+    garbage.write_bytes(b"not an image at all")
+    bad = samples + [(str(png_as_jpeg), 0), (str(truncated), 1), (str(garbage), 2)]
+    pipe = GpuJpegPipeline(bad, _config(folder, batch_size=len(bad)), train=False, device="cpu")
+    pipe.set_epoch(0)
+    (x, y), = list(pipe)
+    assert x.shape == (7, 3, SIZE, SIZE) and len(y) == 7  # the batch keeps its size
+    # garbage.JPEG is met twice: as the stand-in tried for truncated.JPEG, then in its own place
+    assert sorted({Path(p).name for p, _ in pipe.skipped}) == ["garbage.JPEG", "truncated.JPEG"]
+    red = x[4] + 0.5  # the PNG, mean added back
+    assert red[0].mean() > 0.7 and red[1].mean() < 0.1
+
+
+def test_train_batches_augmented_deterministic_and_resumable(folder):
+    def epoch(seed: int, skip: int = 0) -> list[torch.Tensor]:
+        pipe = make_pipeline("gpu", "train", _config(folder, seed=seed), "cpu")
+        pipe.set_epoch(0, skip_batches=skip)
+        assert len(pipe) == 4  # 30 images, batches of 8
+        return [x for x, _ in pipe]
+
+    a, b, c = epoch(0), epoch(0), epoch(1)
+    assert [x.shape[0] for x in a] == [8, 8, 8, 6] and a[0].shape[1:] == (3, CROP, CROP)
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+    assert not torch.equal(a[0], c[0])
+    assert len(epoch(0, skip=3)) == 1
+    assert -0.3 < torch.cat(a).mean() < 0.3  # mean-subtracted
+
+
+def test_eval_batches_are_whole_stored_images(folder):
+    pipe = make_pipeline("gpu", "val", _config(folder, batch_size=4), "cpu")
+    pipe.set_epoch(0)
+    batches = list(pipe)
+    assert [x.shape for x, _ in batches] == [(4, 3, SIZE, SIZE)] * 2 + [(2, 3, SIZE, SIZE)]
+    labels = torch.cat([y for _, y in batches]).tolist()
+    assert labels == list(range(10))  # in order, one per class
+
+
+def test_workers_scale_and_channels_last(folder):
+    cfg = _config(folder, workers=2, channels_last=True, input_scale=255.0, batch_size=10)
+    pipe = make_pipeline("gpu", "train", cfg, "cpu")
+    pipe.set_epoch(1)
+    batches = list(pipe)
+    assert len(batches) == 3
+    assert batches[0][0].is_contiguous(memory_format=torch.channels_last)
+    assert batches[0][0].abs().max() > 50  # 0..255 units
+
+
+def test_rejects_what_it_cannot_do(folder):
+    with pytest.raises(ValueError, match="--data PATH"):
+        make_pipeline("gpu", "train", _config(folder, dataset="builtin"), "cpu")
+    with pytest.raises(ValueError, match="paper's augmentation only"):
+        make_pipeline("gpu", "train", _config(folder, augment="torchvision"), "cpu")
