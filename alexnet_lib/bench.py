@@ -103,8 +103,12 @@ def make_jpeg_folder(root: Path, images: int, size: tuple[int, int] = (500, 375)
         return root
     workers = workers or os.cpu_count() or 1
     chunks = [list(range(k, images, workers)) for k in range(workers)]
-    with mp.get_context("spawn").Pool(workers) as pool:
-        pool.map(_write_chunk, [(str(root), c, size, seed) for c in chunks])
+    jobs = [(str(root), c, size, seed) for c in chunks]
+    if workers == 1:
+        _write_chunk(jobs[0])
+    else:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            pool.map(_write_chunk, jobs)
     # pytorch/examples validates every epoch: give it a small val split.
     write_image_folder(root / "_val", size=size, train_per_class=0, val_per_class=5, seed=seed)
     (root / "_val" / "val").rename(root / "val") if not (root / "val").exists() else None

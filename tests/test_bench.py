@@ -1,0 +1,49 @@
+"""The benchmark command (python -m alexnet_lib.bench) on tiny inputs: it runs and reports."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alexnet_lib import bench
+
+
+def test_lrn_bench_reports_speedup():
+    out = subprocess.run([sys.executable, "-m", "alexnet_lib.bench", "lrn", "--shape", "2", "16", "9", "9",
+                          "--repeats", "2"], capture_output=True, text=True, check=True).stdout
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("speedup: ") and float(last.split()[1]) > 0
+
+
+def test_lrn_bench_times_both():
+    r = bench.bench_lrn((2, 16, 9, 9), repeats=2)
+    assert r["ours_s"] > 0 and r["torch_s"] > 0
+    assert r["speedup"] == pytest.approx(r["torch_s"] / r["ours_s"])
+
+
+def test_examples_progress_parsing(tmp_path, monkeypatch):
+    """The steady-state rate comes from two of pytorch/examples' running-mean lines."""
+    fake = tmp_path / "main.py"
+    fake.write_text(
+        "print('Epoch: [0][ 1/40]\\tTime  5.000 ( 5.000)\\tData 0')\n"
+        "print('Epoch: [0][11/40]\\tTime  0.100 ( 0.545)\\tData 0')\n"  # 10 batches of 0.1 s after the first
+        "print('Epoch: [0][21/40]\\tTime  0.100 ( 0.3333)\\tData 0')\n")
+    rate = bench.bench_pytorch_examples(fake, tmp_path, batch_size=50, workers=0, timeout=60)
+    # Between lines 11 and 21: (0.3333*21 - 0.545*11) / 10 = 0.1 s per batch of 50.
+    assert rate == pytest.approx(500, rel=0.01)
+
+
+def test_jpeg_folder_for_the_train_bench(tmp_path):
+    root = bench.make_jpeg_folder(tmp_path / "f", images=20, size=(64, 48), workers=1)
+    assert len(list((root / "train").glob("*/*.JPEG"))) == 20
+    assert len(list((root / "val").glob("*/*.JPEG"))) == 50  # 5 per class for the examples' eval
+
+
+def test_gpu_measurements_are_recorded():
+    """The H100 table quoted in the book comes from this file, written by the bench command."""
+    record = json.loads((Path(__file__).parents[1] / "book/results/gpu/bench_train_h100.json").read_text())
+    assert record["device"].startswith("NVIDIA H100")
+    assert set(record["images_per_s"]) >= {"a", "b", "c"}
+    assert record["b_over_a"] == pytest.approx(record["images_per_s"]["b"] / record["images_per_s"]["a"])
