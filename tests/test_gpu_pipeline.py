@@ -121,3 +121,32 @@ def test_rejects_what_it_cannot_do(folder):
         make_pipeline("gpu", "train", _config(folder, dataset="builtin"), "cpu")
     with pytest.raises(ValueError, match="paper's augmentation only"):
         make_pipeline("gpu", "train", _config(folder, augment="torchvision"), "cpu")
+
+
+def test_background_thread_gives_the_same_batches(folder):
+    """The background-thread path (the default on a GPU) yields exactly the sequential batches."""
+    def run(background: bool, stop_after: int | None = None) -> list[torch.Tensor]:
+        cfg = _config(folder, seed=3, extra={"background": background})
+        pipe = make_pipeline("gpu", "train", cfg, "cpu")
+        pipe.set_epoch(2)
+        out = []
+        for i, (x, _) in enumerate(pipe):
+            out.append(x)
+            if stop_after is not None and i + 1 == stop_after:
+                break  # leaving early must stop the thread cleanly
+        return out
+
+    seq, bg = run(False), run(True)
+    assert len(seq) == len(bg) == 4 and all(torch.equal(a, b) for a, b in zip(seq, bg, strict=True))
+    assert len(run(True, stop_after=1)) == 1
+
+
+def test_background_thread_reraises_errors(folder, monkeypatch):
+    pipe = make_pipeline("gpu", "train", _config(folder, extra={"background": True}), "cpu")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("decoder exploded")
+
+    monkeypatch.setattr(pipe, "_prepare", broken)
+    with pytest.raises(RuntimeError, match="decoder exploded"):
+        list(pipe)

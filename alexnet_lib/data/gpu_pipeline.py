@@ -17,7 +17,10 @@ files that cannot be decoded at all are skipped and counted in :attr:`GpuJpegPip
 
 from __future__ import annotations
 
+import contextlib
 import math
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -121,7 +124,11 @@ def decode_batch(datas: Sequence[bytes | Tensor], device: torch.device, size: in
     kept = [i for i, img in enumerate(images) if img is not None]
     if not kept:
         return torch.empty(0, 3, size, size, device=device), kept
-    batch = torch.stack([resize_center_crop(images[i], size) for i in kept])  # type: ignore[arg-type]
+    decoded = [images[i] for i in kept]
+    if all(img.shape[-2:] == (size, size) for img in decoded):  # type: ignore[union-attr]
+        # A prepared folder (alexnet_lib.data.prepare): no resizing, one conversion for the batch.
+        return torch.stack(decoded).float().div_(255.0), kept  # type: ignore[arg-type]
+    batch = torch.stack([resize_center_crop(img, size) for img in decoded])  # type: ignore[arg-type]
     return batch.div_(255.0), kept
 
 
@@ -139,10 +146,13 @@ class GpuJpegPipeline:
             order (False; the evaluation takes its crops on the device).
         device: where to decode and augment (``cuda`` for nvJPEG; ``cpu`` works too).
         classes: the class names, kept for the caller.
+        background: prepare batches in a background thread (default: on CUDA devices only).
+        prefetch: batches prepared ahead in the background.
     """
 
     def __init__(self, samples: Sequence[tuple[str | Path, int]], config: PipelineConfig,
-                 train: bool, device: torch.device | str, classes: Sequence[str] = ()) -> None:
+                 train: bool, device: torch.device | str, classes: Sequence[str] = (),
+                 background: bool | None = None, prefetch: int = 3) -> None:
         if config.augment != "paper":
             raise ValueError("--pipeline gpu implements the paper's augmentation only; use "
                              "--pipeline cpu for --augment torchvision")
@@ -167,6 +177,8 @@ class GpuJpegPipeline:
             prefetch_factor=4 if config.workers > 0 else None,
             worker_init_fn=_worker_init if config.workers else None)
         self.epoch = 0
+        self.background = self.device.type == "cuda" if background is None else background
+        self.prefetch = prefetch
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
         self.epoch = epoch
@@ -217,28 +229,71 @@ class GpuJpegPipeline:
         return x, labels.to(self.device, non_blocking=True)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        on_cuda = self.device.type == "cuda"
         # Crop offsets, flips and lighting draws come from a CPU generator (a few numbers per
         # image), so a seed gives the same augmentation on any device.
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch + 1)
-        side = torch.cuda.Stream(self.device) if on_cuda else None
-        pending: tuple[Tensor, Tensor] | None = None
-        for datas, labels, indices in self.loader:
-            if side is not None:
-                # Decode batch k+1 on a side stream while the caller's stream trains on batch k.
-                with torch.cuda.stream(side):
-                    ready = self._prepare(datas, labels, indices, generator)
-                for t in ready:
-                    t.record_stream(torch.cuda.current_stream(self.device))
-            else:
-                ready = self._prepare(datas, labels, indices, generator)
-            if pending is not None:
-                yield pending
-            if side is not None:
-                torch.cuda.current_stream(self.device).wait_stream(side)
-            pending = ready
-        if pending is not None:
-            yield pending
+        if not self.background:
+            for datas, labels, indices in self.loader:
+                yield self._prepare(datas, labels, indices, generator)
+            return
+        yield from self._iter_background(generator)
+
+    def _iter_background(self, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+        """Prepare batches in a background thread (on its own CUDA stream) while the caller
+        trains: decoding launches hundreds of small kernels per batch, and doing that on the
+        training thread would serialise it with the training step's own kernel launches."""
+        on_cuda = self.device.type == "cuda"
+        ready: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                if on_cuda:
+                    torch.cuda.set_device(self.device)
+                stream = torch.cuda.Stream(self.device) if on_cuda else None
+                with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+                    for datas, labels, indices in self.loader:
+                        if stop.is_set():
+                            return
+                        x, y = self._prepare(datas, labels, indices, generator)
+                        done = torch.cuda.Event() if on_cuda else None
+                        if done is not None:
+                            done.record(stream)
+                        ready.put((x, y, done))
+                ready.put(_END)
+            except BaseException as err:  # re-raised in the training thread
+                ready.put(_Failure(err))
+
+        thread = threading.Thread(target=produce, name="gpu-pipeline", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = ready.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                x, y, done = item
+                if done is not None:
+                    current = torch.cuda.current_stream(self.device)
+                    current.wait_event(done)  # the batch is complete before training reads it
+                    x.record_stream(current)  # and its memory is not reused while training does
+                    y.record_stream(current)
+                yield x, y
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a producer waiting on a full queue
+                with contextlib.suppress(queue.Empty):
+                    ready.get(timeout=0.05)
+            thread.join()
+
+
+_END = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
 
 
 def make_gpu_pipeline(split: str, config: PipelineConfig, device: torch.device) -> GpuJpegPipeline:
@@ -251,4 +306,5 @@ def make_gpu_pipeline(split: str, config: PipelineConfig, device: torch.device) 
     limit = config.train_images if split == "train" else config.val_images
     if limit is not None and limit < len(samples):  # evenly spaced: every class stays
         samples = [samples[i] for i in np.linspace(0, len(samples) - 1, num=limit).round().astype(int)]
-    return GpuJpegPipeline(samples, config, split == "train", device, folder.classes)
+    return GpuJpegPipeline(samples, config, split == "train", device, folder.classes,
+                           background=config.extra.get("background"))
