@@ -51,6 +51,7 @@ __all__ = [
     "MemoryEstimate",
     "training_memory",
     "column_parameters",
+    "measure_training_peak",
 ]
 
 DeviceLike = torch.device | str
@@ -383,3 +384,68 @@ def training_memory(model: nn.Module, batch_size: int = 128, input_size: int | N
             h.remove()
     b = bytes_per_value
     return MemoryEstimate(params * b, params * b, params * b, total * batch_size * b, batch_size)
+
+
+def measure_training_peak(model: nn.Module, batch_size: int = 128, device: DeviceLike = "cuda",
+                          steps: int = 3) -> int:
+    """Peak bytes allocated on a CUDA device during an SGD step (momentum, weight decay, fp32).
+
+    Defined in "The two-GPU split". Runs ``steps`` steps on random data and returns
+    ``torch.cuda.max_memory_allocated`` over the last one (weights, gradients, momentum,
+    activations, cuDNN workspace; not the CUDA context).
+    """
+    device = torch.device(device)
+    model = model.to(device)
+    size = getattr(model, "config", {}).get("input_size", 224)
+    classes = getattr(model, "config", {}).get("num_classes", 1000)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(batch_size, 3, size, size, device=device)
+    y = torch.randint(0, classes, (batch_size,), device=device)
+    for step in range(steps):
+        if step == steps - 1:
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+        opt.zero_grad(set_to_none=False)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.max_memory_allocated(device))
+
+
+def _memory_command(argv: Sequence[str] | None = None) -> None:
+    """``python -m alexnet_lib.towers [--out FILE]``: measure the paper's net on a CUDA GPU."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description="Measure the training memory of AlexNet on a GPU.")
+    parser.add_argument("--out", default="book/results/two_gpus_memory.json")
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args(argv)
+    if not torch.cuda.is_available():
+        raise SystemExit("needs a CUDA GPU")
+    rows = {}
+    for groups in (2, 1):
+        torch.manual_seed(0)
+        net = AlexNet(groups=groups)
+        estimate = training_memory(net, args.batch_size)
+        rows[f"groups={groups}"] = {"peak_bytes": measure_training_peak(net, args.batch_size),
+                                    "lower_bound_bytes": estimate.total}
+        del net
+        torch.cuda.empty_cache()
+    payload = {"experiment": "two_gpus_memory", "dataset": "random tensors",
+               "config": {"batch_size": args.batch_size, "dtype": "float32"},
+               "records": [],
+               "result": {"nets": rows, "device": torch.cuda.get_device_name(0),
+                          "torch": torch.__version__,
+                          "command": "python -m alexnet_lib.towers" + (
+                              f" --batch-size {args.batch_size}" if args.batch_size != 128 else "")}}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(payload, indent=1) + "\n")
+    print(json.dumps(payload["result"], indent=1))
+
+
+if __name__ == "__main__":
+    import sys
+
+    _memory_command(sys.argv[1:])

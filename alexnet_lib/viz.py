@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from .model import LayerRow
 
-__all__ = ["plot_architecture", "plot_layer_costs"]
+__all__ = ["plot_architecture", "plot_layer_costs", "plot_crops_and_flips", "plot_colour_pca",
+           "plot_pca_lighting", "plot_augmentation_curves", "plot_column_filters",
+           "plot_communication", "plot_scorecard"]
 
 
 def plot_architecture(rows: Sequence[LayerRow], groups: int = 2) -> Figure:
@@ -80,5 +83,198 @@ def plot_layer_costs(rows: Sequence[LayerRow]) -> Figure:
     ax.set_ylabel("count (log scale)")
     ax.legend(loc="upper left")
     ax.set_title("Where AlexNet's parameters and compute are")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- data and PCA colour
+# augmentation ("Data and PCA colour augmentation") and the two-GPU split ("The two-GPU split")
+
+
+def _show(ax, image: torch.Tensor, title: str = "") -> None:
+    ax.imshow(image.detach().cpu().clamp(0, 1).permute(1, 2, 0).numpy())
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_crops_and_flips(image: torch.Tensor, crop: int, n_random: int = 4, seed: int = 0) -> Figure:
+    """A photograph with the ten test patches outlined, and random training patches and flips.
+
+    Defined in "Data and PCA colour augmentation". ``image`` is (3, H, W) in [0, 1].
+    """
+    from .augment import random_crop_flip
+
+    h, w = image.shape[-2:]
+    fig, axes = plt.subplots(1, n_random + 1, figsize=(2.3 * (n_random + 1), 2.6))
+    _show(axes[0], image, f"{w}x{h}: the 5 test patch positions")
+    top, left = round((h - crop) / 2), round((w - crop) / 2)
+    for (y, x), colour in zip(((0, 0), (0, w - crop), (h - crop, 0), (h - crop, w - crop), (top, left)),
+                              ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "white"), strict=True):
+        axes[0].add_patch(Rectangle((x - 0.5, y - 0.5), crop, crop, fill=False, edgecolor=colour, lw=1.5))
+    g = torch.Generator().manual_seed(seed)
+    patches = random_crop_flip(image[None].expand(n_random, -1, -1, -1), crop, g)
+    for k in range(n_random):
+        _show(axes[k + 1], patches[k], f"random {crop}x{crop} patch #{k + 1}")
+    fig.suptitle("Training sees a random patch, mirrored half the time; testing averages 10 patches "
+                 "(these 5 and their mirror images)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_colour_pca(pixels: torch.Tensor, eigenvalues: torch.Tensor, eigenvectors: torch.Tensor,
+                    title: str, max_points: int = 4000, seed: int = 0) -> Figure:
+    """The RGB pixel cloud seen along its principal components, and the components as colours.
+
+    Defined in "Data and PCA colour augmentation". ``pixels`` is (M, 3) in [0, 1]. Left: a sample
+    of pixels projected on the first two components, each drawn in its own colour. Right: the
+    mean colour moved by -2, -1, 0, +1, +2 standard deviations (sqrt of the eigenvalue) along
+    each component: what "lighting along p_i" looks like.
+    """
+    g = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(pixels), generator=g)[:max_points]
+    sample = pixels[pick].double()
+    mean = pixels.double().mean(0)
+    vecs = eigenvectors.double()
+    proj = (sample - mean) @ vecs
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1.1, 1]})
+    ax.scatter(proj[:, 0].numpy(), proj[:, 1].numpy(), c=sample.clamp(0, 1).numpy(), s=4)
+    ax.set_xlabel("component 1")
+    ax.set_ylabel("component 2")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_title(title, fontsize=9)
+    steps = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0], dtype=torch.float64)
+    sd = eigenvalues.double().clamp_min(0).sqrt()
+    swatches = mean + steps[None, :, None] * (sd[:, None, None] * vecs.T[:, None, :])  # (3, 5, 3)
+    ax2.imshow(swatches.clamp(0, 1).numpy())
+    ax2.set_xticks(range(5), ["-2 sd", "-1 sd", "mean", "+1 sd", "+2 sd"])
+    share = eigenvalues / eigenvalues.sum()
+    ax2.set_yticks(range(3), [f"p{i + 1}: {100 * float(share[i]):.1f}% of variance\n"
+                              f"({', '.join(f'{v:+.2f}' for v in vecs[:, i].tolist())})"
+                              for i in range(3)], fontsize=8)
+    ax2.set_title("the mean colour moved along each component", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pca_lighting(photos: dict[str, torch.Tensor], lightings: dict[str, object],
+                      draws: int = 4, seed: int = 0) -> Figure:
+    """Each photograph under a few random PCA colour shifts, for several variants of the formula.
+
+    Defined in "Data and PCA colour augmentation". ``lightings`` maps a row label to a
+    :class:`~alexnet_lib.augment.PCALighting` for images in [0, 1]; every row uses the same
+    random ``alpha`` draws (the same generator seed), so rows differ only in the formula.
+    """
+    names = list(photos)
+    rows = len(lightings)
+    fig, axes = plt.subplots(rows, len(names) * draws // 2, figsize=(1.45 * len(names) * draws // 2,
+                                                                     1.65 * rows), squeeze=False)
+    per = draws // 2
+    for r, (label, lighting) in enumerate(lightings.items()):
+        for i, name in enumerate(names):
+            g = torch.Generator().manual_seed(seed + i)
+            batch = photos[name][None].expand(per, -1, -1, -1).double()
+            shifted = lighting(batch, g)
+            for k in range(per):
+                ax = axes[r, i * per + k]
+                _show(ax, shifted[k].float())
+                if i == 0 and k == 0:
+                    ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle("PCA colour augmentation: each image shifted by one random RGB vector", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_augmentation_curves(result: dict) -> Figure:
+    """Training and test error per epoch for each arm of the augmentation experiment.
+
+    Defined in "Data and PCA colour augmentation" (``result`` from
+    :func:`alexnet_lib.experiments.augmentation.augmentation_experiment`).
+    """
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    colours = ("#4C72B0", "#DD8452", "#55A868", "#C44E52")
+    for (name, arm), colour in zip(result["arms"].items(), colours, strict=False):
+        hist = arm["history"]
+        epochs = range(1, len(hist["train_error"]) + 1)
+        ax.plot(epochs, hist["train_error"], "--", color=colour, label=f"{name}: training")
+        ax.plot(epochs, hist["test_error"], "-", color=colour, label=f"{name}: test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("top-1 error (centre patch)")
+    ax.legend(fontsize=8, ncol=2)
+    ax.set_title("Augmentation on the built-in dataset (small AlexNet, CPU)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_column_filters(weight: torch.Tensor, title: str = "") -> Figure:
+    """conv1's filters as colour tiles, one panel per column (the paper's Figure 3 layout).
+
+    Defined in "The two-GPU split". Each filter is scaled to fill [0, 1] on its own; the
+    panels' titles give each column's mean :func:`colourfulness`.
+    """
+    import math
+
+    from .experiments.columns import colourfulness
+
+    halves = weight.detach().cpu().chunk(2, 0)
+    per_row = max(1, math.ceil(math.sqrt(halves[0].shape[0] * 2)))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 2.6))
+    for ax, half, label in zip(axes, halves, ("column 1", "column 2"), strict=True):
+        n, _, k, _ = half.shape
+        rows = math.ceil(n / per_row)
+        canvas = torch.ones(3, rows * (k + 1) + 1, per_row * (k + 1) + 1)
+        for i in range(n):
+            f = half[i]
+            f = (f - f.min()) / (f.max() - f.min()).clamp_min(1e-12)
+            r, c = divmod(i, per_row)
+            canvas[:, 1 + r * (k + 1):1 + r * (k + 1) + k, 1 + c * (k + 1):1 + c * (k + 1) + k] = f
+        _show(ax, canvas, f"{label}: mean colourfulness {float(colourfulness(half).mean()):.2f}")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_communication(rows: list[dict]) -> Figure:
+    """Bytes per training step: the two-GPU split's crossings vs a data-parallel all-reduce.
+
+    Defined in "The two-GPU split". ``rows`` are dicts with ``batch_size``,
+    ``model_parallel_bytes_per_step`` and ``data_parallel_bytes_per_step``.
+    """
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    b = [r["batch_size"] for r in rows]
+    ax.plot(b, [r["model_parallel_bytes_per_step"] / 1e6 for r in rows], "o-",
+            label="model parallel (the paper's split): activations + their gradients")
+    ax.plot(b, [r["data_parallel_bytes_per_step"] / 1e6 for r in rows], "s-",
+            label="data parallel: ring all-reduce of all gradients")
+    ax.axvline(128, color="grey", lw=0.8, ls=":")
+    ax.text(128, ax.get_ylim()[1] * 0.9, " batch 128 (the paper)", fontsize=8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("images per step (both GPUs together)")
+    ax.set_ylabel("MB over the link per step")
+    ax.legend(fontsize=8)
+    ax.set_title("What two GPUs must exchange per step (fp32)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_scorecard(counts_by_topic: dict[str, dict[str, int]]) -> Figure:
+    """How many records of each claim have each status, as horizontal stacked bars.
+
+    Defined in "The claims scorecard".
+    """
+    topics = list(counts_by_topic)
+    statuses = list(next(iter(counts_by_topic.values())))
+    colours = {"reproduced": "#55A868", "not reproduced at this scale": "#C44E52",
+               "needs ImageNet": "#8172B2", "not yet measured": "#BBBBBB"}
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(topics) + 1.2))
+    left = [0] * len(topics)
+    for status in statuses:
+        widths = [counts_by_topic[t][status] for t in topics]
+        ax.barh(topics, widths, left=left, color=colours.get(status, "#999999"), label=status)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    ax.invert_yaxis()
+    ax.set_xlabel("records (a claim with none counts once, as its default status)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("The paper's claims at this project's scale", fontsize=10)
     fig.tight_layout()
     return fig
