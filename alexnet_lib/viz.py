@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -278,3 +279,214 @@ def plot_scorecard(counts_by_topic: dict[str, dict[str, int]]) -> Figure:
     ax.set_title("The paper's claims at this project's scale", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# The chapters "ReLU vs tanh", "Local Response Normalization", "Overlapping pooling", "Dropout".
+
+__all__ += ["plot_activations", "plot_relu_tanh", "plot_error_curves", "plot_lrn_response",
+            "plot_feature_maps", "plot_pooling_windows", "plot_dropout_masks", "plot_experiment"]
+
+_RUN_COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
+
+
+def plot_activations(span: float = 4.0) -> Figure:
+    """ReLU and tanh and their derivatives (defined in "ReLU vs tanh").
+
+    The shaded band is where tanh is *saturated*: ``|x| > 2``, where its slope
+    ``1 - tanh(x)**2`` is below 0.071, so almost no gradient flows back through the unit.
+    """
+    x = np.linspace(-span, span, 401)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.3))
+    tanh = np.tanh(x)
+    for ax, (title, relu_y, tanh_y) in zip(axes, (
+            ("f(x)", np.maximum(x, 0), tanh),
+            ("f'(x): the gradient a unit passes back", (x > 0).astype(float), 1 - tanh**2)),
+            strict=True):
+        for side in (-1, 1):
+            ax.axvspan(*sorted((side * 2, side * span)), color="grey", alpha=0.12, lw=0)
+        ax.plot(x, relu_y, label="ReLU  max(0, x)", lw=2)
+        ax.plot(x, tanh_y, "--", label="tanh(x)", lw=2)
+        ax.axhline(0, color="black", lw=0.5)
+        ax.set_title(title)
+        ax.set_xlabel("x (the unit's input)")
+    axes[0].set_ylim(-1.5, span)
+    axes[1].set_ylim(-0.1, 1.2)
+    axes[1].text(span - 0.1, 0.6, "tanh saturated\n(|x| > 2)", ha="right", fontsize=8,
+                 color="dimgrey")
+    axes[0].legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_relu_tanh(result) -> Figure:
+    """Training error per epoch of every ReLU and tanh run, and against seconds at each one's
+    best learning rate (defined in "ReLU vs tanh"; ``result`` from
+    :func:`alexnet_lib.experiments.relu_tanh.run`)."""
+    s, lrs = result.summary, result.config["lrs"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for i, lr in enumerate(lrs):
+        for act, style in (("relu", "-"), ("tanh", "--")):
+            h = result.runs[f"{act}, lr={lr:g}"]
+            ax.plot(h.epochs, h.train_error, style, color=_RUN_COLOURS[i % 6],
+                    label=f"{'ReLU' if act == 'relu' else 'tanh'}, lr {lr:g}")
+    for act, style in (("relu", "-"), ("tanh", "--")):
+        h = result.runs[f"{act}, lr={s['best_lr'][act]:g}"]
+        ax2.plot(np.cumsum(h.epoch_seconds), h.train_error, style, color="black",
+                 label=f"{'ReLU' if act == 'relu' else 'tanh'} (best lr {s['best_lr'][act]:g})")
+    for a in (ax, ax2):
+        for t in s["targets"]:
+            a.axhline(t, color="crimson", lw=0.8, ls=":")
+        a.set_ylim(0, 1)
+        a.set_ylabel("training error")
+        a.legend(fontsize=7, ncol=2 if a is ax else 1)
+    ax.set_xlabel("epoch")
+    ax2.set_xlabel("wall-clock seconds of training (this machine, this run)")
+    ax.set_title("Training error per epoch (solid ReLU, dashed tanh; dotted: targets)", fontsize=9)
+    ax2.set_title("Each at its best learning rate, against time", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_curves(runs: dict, title: str = "", targets: Sequence[float] = ()) -> Figure:
+    """Training (dashed) and test (solid) error per epoch of several runs (``History`` objects);
+    used by the LRN, pooling and dropout chapters."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for i, (name, h) in enumerate(runs.items()):
+        colour = _RUN_COLOURS[i % 6]
+        ax.plot(h.epochs, h.test_error, "-", color=colour, label=f"{name}: test")
+        ax.plot(h.epochs, h.train_error, "--", color=colour, label=f"{name}: training")
+    for t in targets:
+        ax.axhline(t, color="crimson", lw=0.8, ls=":")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lrn_response(k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75, n: int = 5) -> Figure:
+    """What LRN does to one unit (defined in "Local Response Normalization").
+
+    Left: the output ``b = a / (k + alpha * (a**2 + S))**beta`` against the unit's activity ``a``,
+    for several amounts ``S`` of squared activity in its ``n - 1`` neighbours: strong neighbours
+    push a unit down. Right: the same unit with silent neighbours under the three readings of
+    alpha: the paper's printed formula, the original code (alpha divided by n) and PyTorch's
+    ``alpha=1e-4`` taken literally.
+    """
+    a = np.linspace(0, 400, 401)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for i, s_neigh in enumerate((0.0, 1e4, 1e5, 1e6)):
+        ax.plot(a, a / (k + alpha * (a**2 + s_neigh)) ** beta, color=_RUN_COLOURS[i],
+                label=f"neighbours' sum of squares S = {s_neigh:g}")
+    ax.plot(a, a / k**beta, ":", color="grey", label="no normalisation beyond k (a / k^beta)")
+    ax.set_xlabel("activity a of the unit")
+    ax.set_ylabel("output b")
+    ax.set_title(f"LRN as printed: k={k:g}, n={n}, alpha={alpha:g}, beta={beta:g}", fontsize=9)
+    ax.legend(fontsize=7)
+    for i, (name, a_eff) in enumerate((("paper as printed (alpha = 1e-4)", alpha),
+                                       ("original code / Caffe (alpha / n = 2e-5)", alpha / n),
+                                       ("torch alpha=1e-4 (= 2e-5 here)", 1e-4 / n))):
+        ax2.plot(a, (1 + a_eff * a**2 / k) ** -beta, ls=("-", "--", ":")[i], color=_RUN_COLOURS[i],
+                 lw=2 if i < 2 else 1.2, label=name)
+    ax2.set_xlabel("activity a of the unit (neighbours silent)")
+    ax2.set_ylabel("extra factor beyond k^-beta")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_title("The alpha convention: a factor of n = 5", fontsize=9)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(maps, titles: Sequence[str] = (), channels: Sequence[int] = (0, 1, 2, 3, 4, 5),
+                      suptitle: str = "") -> Figure:
+    """Rows of feature maps (each a ``(C, H, W)`` tensor), ``channels`` of each, on one colour
+    scale per row (defined in "Local Response Normalization")."""
+    fig, axes = plt.subplots(len(maps), len(channels), figsize=(1.6 * len(channels), 1.7 * len(maps)),
+                             squeeze=False)
+    for r, m in enumerate(maps):
+        m = np.asarray(m, dtype=float)
+        vmax = float(m[list(channels)].max()) or 1.0
+        for c, ch in enumerate(channels):
+            ax = axes[r][c]
+            ax.imshow(m[ch], cmap="viridis", vmin=0, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"channel {ch}", fontsize=8)
+        if r < len(titles):
+            axes[r][0].set_ylabel(titles[r], fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pooling_windows(size: int = 13, kernel: int = 3, stride: int = 2) -> Figure:
+    """Pooling windows along one row of a map (defined in "Overlapping pooling").
+
+    Each bar is one window of ``kernel`` pixels, placed every ``stride`` pixels; the count under
+    each pixel says how many windows see it (2 = overlap, 0 = never pooled).
+    """
+    from .model import conv_output_size
+
+    out = conv_output_size(size, kernel, stride) if size >= kernel else 0
+    cover = np.zeros(size, dtype=int)
+    fig, ax = plt.subplots(figsize=(min(12, 2 + 0.55 * size), 1.2 + 0.28 * max(out, 1)))
+    for i in range(out):
+        start = i * stride
+        cover[start:start + kernel] += 1
+        ax.add_patch(Rectangle((start, 1.5 + i), kernel, 0.8, facecolor=_RUN_COLOURS[i % 2],
+                               alpha=0.7, edgecolor="black"))
+        ax.text(start + kernel / 2, 1.9 + i, f"out {i}", ha="center", va="center", fontsize=7)
+    for p in range(size):
+        colour = "#f4cccc" if cover[p] == 0 else ("#fff2cc" if cover[p] > 1 else "white")
+        ax.add_patch(Rectangle((p, 0), 1, 1, facecolor=colour, edgecolor="black"))
+        ax.text(p + 0.5, 0.5, str(cover[p]), ha="center", va="center", fontsize=8)
+    ax.set_xlim(-0.5, size + 0.5)
+    ax.set_ylim(-0.2, 2.5 + out)
+    ax.axis("off")
+    ax.set_title(f"{size} pixels, window z={kernel}, stride s={stride}: {out} outputs "
+                 f"(yellow: seen twice or more, red: never pooled)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_dropout_masks(activations, p: float = 0.5, seed: int = 0) -> Figure:
+    """One layer's units under dropout, both conventions (defined in "Dropout").
+
+    ``activations``: a 2-D array of unit outputs (e.g. fc6 of a trained net, reshaped). Panels:
+    the units; a random mask; training output, the paper's (``m * a``) and inverted
+    (``m * a / (1 - p)``); test output, the paper's (``(1 - p) * a``) and inverted (``a``).
+    """
+    a = np.asarray(activations, dtype=float)
+    rng = np.random.default_rng(seed)
+    mask = (rng.random(a.shape) >= p).astype(float)
+    panels = [("units a", a), (f"mask (p={p:g})", mask), ("train, paper: m*a", mask * a),
+              ("train, inverted: m*a/(1-p)", mask * a / (1 - p)), ("test, paper: (1-p)*a", (1 - p) * a),
+              ("test, inverted: a", a)]
+    vmax = float(max(a.max() / (1 - p), 1e-9))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.0 * len(panels), 2.6))
+    for ax, (title, img) in zip(axes, panels, strict=True):
+        ax.imshow(img, cmap="magma", vmin=0, vmax=1 if title.startswith("mask") else vmax)
+        ax.set_title(f"{title}\nmean {img.mean():.3f}", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_experiment(result) -> Figure:
+    """The chapter's main plot for any experiment result (what the command line saves)."""
+    if result.name == "relu_tanh":
+        return plot_relu_tanh(result)
+    titles = {"lrn": "Four-layer CNN: no normalisation, LRN, BatchNorm",
+              "pooling": "Small AlexNet: overlapping (z=3, s=2) vs non-overlapping (z=2, s=2) pooling",
+              "dropout": "Small AlexNet, few training images: without and with dropout"}
+    if result.name not in titles:
+        raise ValueError(f"no plot for experiment {result.name!r}")
+    targets = [result.summary["target"]] if result.name == "dropout" else []
+    return plot_error_curves(result.runs, f"{titles[result.name]} ({result.scale.split(';')[0]})",
+                             targets)

@@ -170,3 +170,178 @@ def scorecard_explorer(rows) -> W.Widget:
         w.observe(update, names="value")
     update()
     return W.VBox([W.HBox([status, claim]), out])
+
+
+# --------------------------------------------------------------------------------------------
+# The chapters "ReLU vs tanh", "Local Response Normalization", "Overlapping pooling", "Dropout".
+
+__all__ += ["activation_explorer", "lrn_explorer", "pooling_explorer", "dropout_explorer"]
+
+
+def _show_figure(out: W.Output, fig) -> None:
+    """Draw a matplotlib figure into an Output widget (kept in the saved widget state)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    with out:
+        display(fig)
+    plt.close(fig)
+
+
+def activation_explorer() -> W.Widget:
+    """How spread-out inputs push tanh into saturation while ReLU keeps passing gradient.
+
+    Defined in "ReLU vs tanh". A layer's inputs are drawn from N(0, sigma^2); the plot shows them
+    over both curves' slopes, and the text gives the fraction of tanh units in saturation
+    (slope < 0.071, |x| > 2), the mean slope of each, and what that mean becomes after
+    ``depth`` such layers (the factor by which a gradient shrinks on its way back, ignoring the
+    weights).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    sigma = W.FloatLogSlider(value=1.0, base=10, min=-1, max=1.3, step=0.05,
+                             description="input std")
+    depth = W.IntSlider(value=4, min=1, max=8, description="layers")
+    out = W.Output()
+
+    def update(_change=None) -> None:
+        out.clear_output(wait=True)
+        x = np.random.default_rng(0).normal(0.0, sigma.value, 20_000)
+        slope_tanh = 1 - np.tanh(x) ** 2
+        slope_relu = (x > 0).astype(float)
+        grid = np.linspace(-6, 6, 301)
+        fig, ax = plt.subplots(figsize=(7.5, 3))
+        ax.hist(np.clip(x, -6, 6), bins=120, range=(-6, 6), density=True, color="lightgrey",
+                label=f"inputs ~ N(0, {sigma.value:.2g}^2)")
+        ax2 = ax.twinx()
+        ax2.plot(grid, (grid > 0).astype(float), label="ReLU slope")
+        ax2.plot(grid, 1 - np.tanh(grid) ** 2, "--", label="tanh slope")
+        ax2.set_ylim(-0.05, 1.1)
+        ax.set_xlabel("x")
+        ax.set_yticks([])
+        ax2.legend(loc="upper left", fontsize=8)
+        ax.legend(loc="upper right", fontsize=8)
+        fig.tight_layout()
+        _show_figure(out, fig)
+        with out:
+            print(f"tanh units saturated (|x| > 2): {np.mean(np.abs(x) > 2):.1%}")
+            print(f"mean slope: tanh {slope_tanh.mean():.3f}, ReLU {slope_relu.mean():.3f} "
+                  f"(ReLU's slope is exactly 1 for every active unit)")
+            print(f"after {depth.value} layers: tanh {slope_tanh.mean() ** depth.value:.2e}, "
+                  f"ReLU {slope_relu.mean() ** depth.value:.2e} "
+                  f"(ReLU: the active units pass it on unchanged)")
+
+    for w in (sigma, depth):
+        w.observe(update, names="value")
+    update()
+    return W.VBox([W.HBox([sigma, depth]), out])
+
+
+def lrn_explorer(maps, channels=(0, 1, 2, 3, 4, 5)) -> W.Widget:
+    """LRN's four hyper-parameters acting on real feature maps.
+
+    Defined in "Local Response Normalization". ``maps`` is one image's ``(C, H, W)`` activity
+    (e.g. conv1 after its ReLU). The sliders set k, n, alpha (in the paper's convention: it
+    multiplies the plain sum) and beta; the plot shows some channels before and after
+    :func:`alexnet_lib.lrn.local_response_norm`, and the text how much LRN damps the units
+    beyond the constant ``k**-beta``.
+    """
+    import torch
+
+    from .lrn import local_response_norm
+    from .viz import plot_feature_maps
+
+    a = torch.as_tensor(maps, dtype=torch.float32)
+    k = W.FloatSlider(value=2.0, min=0.1, max=5.0, step=0.1, description="k")
+    n = W.IntSlider(value=5, min=1, max=15, description="n")
+    alpha = W.FloatLogSlider(value=1e-4, base=10, min=-7, max=-1, step=0.25, description="alpha")
+    beta = W.FloatSlider(value=0.75, min=0.0, max=2.0, step=0.05, description="beta")
+    out = W.Output()
+
+    def update(_change=None) -> None:
+        out.clear_output(wait=True)
+        b = local_response_norm(a[None], n.value, alpha.value, beta.value, k.value)[0]
+        extra = (b / (a * k.value ** -beta.value))[a > 0]
+        fig = plot_feature_maps([a, b], ["before LRN", "after LRN"], channels,
+                                suptitle=f"k={k.value:g}, n={n.value}, alpha={alpha.value:.1e}, "
+                                         f"beta={beta.value:g} (paper: 2, 5, 1e-4, 0.75)")
+        _show_figure(out, fig)
+        with out:
+            print(f"constant part k^-beta = {k.value ** -beta.value:.3f}; beyond it, active units "
+                  f"are scaled by {float(extra.mean()):.3f} on average, "
+                  f"{float((extra < 0.95).float().mean()):.1%} of them by less than 0.95")
+
+    for w in (k, n, alpha, beta):
+        w.observe(update, names="value")
+    update()
+    return W.VBox([W.HBox([k, n]), W.HBox([alpha, beta]), out])
+
+
+def pooling_explorer() -> W.Widget:
+    """Pooling window z and stride s: overlap, output size, and pixels never pooled.
+
+    Defined in "Overlapping pooling". The output side is
+    :func:`alexnet_lib.model.conv_output_size` (floor, as PyTorch and Caffe), the same
+    arithmetic as the network's pooling layers.
+    """
+    from .model import conv_output_size
+    from .viz import plot_pooling_windows
+
+    size = W.IntSlider(value=13, min=3, max=27, description="input side")
+    kernel = W.IntSlider(value=3, min=1, max=6, description="window z")
+    stride = W.IntSlider(value=2, min=1, max=6, description="stride s")
+    out = W.Output()
+
+    def update(_change=None) -> None:
+        out.clear_output(wait=True)
+        if kernel.value > size.value:
+            with out:
+                print("the window is larger than the input")
+            return
+        _show_figure(out, plot_pooling_windows(size.value, kernel.value, stride.value))
+        n_out = conv_output_size(size.value, kernel.value, stride.value)
+        covered = min(size.value, (n_out - 1) * stride.value + kernel.value)
+        with out:
+            print(f"output side floor(({size.value} - {kernel.value}) / {stride.value}) + 1 = {n_out};"
+                  f" neighbouring windows overlap by {max(0, kernel.value - stride.value)} pixel(s); "
+                  f"{size.value - covered} pixel(s) at the end are never pooled")
+
+    for w in (size, kernel, stride):
+        w.observe(update, names="value")
+    update()
+    return W.VBox([W.HBox([size, kernel, stride]), out])
+
+
+def dropout_explorer(activations=None) -> W.Widget:
+    """Dropout rate p: the masks, and the paper's test-time scaling against inverted dropout.
+
+    Defined in "Dropout". ``activations``: a 2-D array of one layer's outputs (e.g. fc6 of a
+    trained network for one image, reshaped to a square); default a random non-negative layer.
+    The text compares the mean output of the layer in training (averaged over many masks) with
+    its test-time output under both conventions.
+    """
+    import numpy as np
+
+    from .viz import plot_dropout_masks
+
+    a = (np.asarray(activations, dtype=float) if activations is not None
+         else np.maximum(np.random.default_rng(0).normal(0.0, 1.0, (16, 16)), 0))
+    p = W.FloatSlider(value=0.5, min=0.0, max=0.9, step=0.05, description="p (drop)")
+    seed = W.IntSlider(value=0, min=0, max=9, description="mask seed")
+    out = W.Output()
+
+    def update(_change=None) -> None:
+        out.clear_output(wait=True)
+        _show_figure(out, plot_dropout_masks(a, p.value, seed.value))
+        masks = np.random.default_rng(seed.value).random((1000, *a.shape)) >= p.value
+        keep = 1 - p.value
+        with out:
+            print(f"mean over 1000 masks: paper's training output {(masks * a).mean():.4f} vs its "
+                  f"test output (1-p)*a {(keep * a).mean():.4f}; inverted training output "
+                  f"{(masks * a / keep).mean():.4f} vs its test output a {a.mean():.4f}")
+
+    for w in (p, seed):
+        w.observe(update, names="value")
+    update()
+    return W.VBox([W.HBox([p, seed]), out])

@@ -20,9 +20,12 @@ from typing import Any
 from torch import nn
 
 from .datasets import load_data
-from .loop import History, TensorData, TrainConfig
+from .loop import PREPROCESS, History, TensorData, TrainConfig
 
-__all__ = ["ExperimentConfig", "ExperimentResult", "arg", "describe_scale"]
+__all__ = ["ExperimentConfig", "ExperimentResult", "arg", "describe_scale", "INITS"]
+
+INITS = ("paper", "he", "torch", "caffe")
+"""Initialisations an experiment can ask for ('caffe' only for AlexNet)."""
 
 
 def arg(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
@@ -40,9 +43,9 @@ class ExperimentConfig:
     """
 
     dataset: str = arg("builtin", "'builtin' (the library's synthetic dataset, offline) or "
-                                  "'cifar10' (needs --data)")
-    data: str | None = arg(None, "folder of CIFAR-10's python batches (cifar-10-batches-py) "
-                                 "for --dataset cifar10")
+                                  "'cifar10' (CIFAR-10's python version on disk)")
+    data: str | None = arg(None, "for --dataset cifar10: the folder that holds "
+                                 "cifar-10-batches-py (default: data/cifar10)")
     n_train: int | None = arg(1000, "training images (the first ones of the split; "
                                     "for cifar10 omit for all 50,000)")
     n_test: int | None = arg(500, "test images (the built-in 'val' split or CIFAR-10's "
@@ -59,6 +62,19 @@ class ExperimentConfig:
     preprocess: str = arg("paper", "inputs: 'paper' (pixels 0..255 minus the mean image), 'unit' "
                                    "(pixels in [0, 1] minus the mean image) or 'standardize' "
                                    "(also divided by the per-channel std)")
+
+    def __post_init__(self) -> None:
+        if self.dataset not in ("builtin", "cifar10"):
+            raise ValueError(f"dataset must be 'builtin' or 'cifar10', got {self.dataset!r}")
+        if self.preprocess not in PREPROCESS:
+            raise ValueError(f"preprocess must be one of {PREPROCESS}, got {self.preprocess!r}")
+        for name in ("n_train", "n_test"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if getattr(self, "init", "paper") not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        self.train_config()  # checks epochs, batch size and learning rate
 
     def train_config(self, **overrides: Any) -> TrainConfig:
         """The :class:`TrainConfig` of one run, with ``overrides`` (e.g. another ``lr``)."""
