@@ -101,9 +101,8 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], crop_si
                     scores = model(x).float()
                     loss = nn.functional.cross_entropy(scores, labels, reduction="sum")
             top1, top5 = topk_correct(scores, labels)
-            row = torch.stack([loss.double(), top1.double(), top5.double(),
-                               torch.tensor(float(len(labels)), dtype=torch.float64,
-                                            device=labels.device)])
+            count = torch.full((), float(len(labels)), dtype=torch.float64, device=labels.device)
+            row = torch.stack([loss.double(), top1.double(), top5.double(), count])
             totals = row if totals is None else totals + row
     finally:
         model.train(was_training)

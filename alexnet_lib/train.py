@@ -117,8 +117,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 BUILTIN_SMOKE: dict[str, Any] = dict(
     width=0.25,          # a quarter of the kernels of every conv layer: CPU-sized
     hidden=512,          # units in fc6 and fc7 (the paper: 4096)
-    train_images=640,    # generated training images (64 per class)
-    val_images=100,      # generated validation images (10 per class)
+    train_images=512,    # generated training images (4 steps of the batch of 128)
+    val_images=50,       # generated validation images (5 per class)
 )
 """How ``--dataset builtin`` is sized unless flags say otherwise: the real 256 -> 224 crop path and
 the paper's recipe, on a network and a dataset small enough that one epoch takes well under a
@@ -373,12 +373,11 @@ def _dist_from_env() -> DistInfo:
 
 
 def _auto_device(cfg_device: str | None, info: DistInfo) -> str:
-    if cfg_device:
-        if cfg_device == "cuda" and info.enabled:
-            return f"cuda:{info.local_rank}"
+    # Always an indexed CUDA device ("cuda:0", not "cuda"): torch.cuda.set_device and DDP need it.
+    if cfg_device and cfg_device != "cuda":
         return cfg_device
-    if torch.cuda.is_available():
-        return f"cuda:{info.local_rank}" if info.enabled else "cuda"
+    if cfg_device == "cuda" or torch.cuda.is_available():
+        return f"cuda:{info.local_rank}"
     return "cpu"
 
 
@@ -654,6 +653,8 @@ class Trainer:
         self.out = Path(cfg["out"])
         self.device = torch.device(cfg["device"])
         if self.device.type == "cuda":
+            if self.device.index is None:  # set_device and CUDA streams need an index ("cuda:0")
+                self.device = torch.device("cuda", torch.cuda.current_device())
             torch.cuda.set_device(self.device)
         self.main = self.info.is_main
         self.epoch = 0  # epochs completed
@@ -953,11 +954,13 @@ class Trainer:
                 f"{cfg['schedule']} schedule; {scale}, device {cfg['device']}, amp {cfg['amp']}, "
                 f"channels_last {cfg['channels_last']}, compile {cfg['compile']}; run folder {self.out}")
 
-    def _check(self, interval: torch.Tensor, save_due: bool) -> tuple[bool, bool, bool]:
-        """One synchronisation point: add the interval's sums (all ranks), and agree on whether
-        the loss is finite, a stop was asked for and a timed checkpoint is due."""
-        flags = torch.tensor([float(self.stop_signal is not None), float(save_due and self.main)],
-                             dtype=torch.float64, device=interval.device)
+    def _check(self, interval: torch.Tensor, images: int, save_due: bool) -> tuple[bool, bool, bool]:
+        """One synchronisation point: add the interval's sums (loss and hits, kept on the device
+        so that steps never wait for the GPU; images) over all ranks, and agree on whether the
+        loss is finite, a stop was asked for and a timed checkpoint is due."""
+        flags = torch.tensor([float(images), float(self.stop_signal is not None),
+                              float(save_due and self.main)], dtype=torch.float64,
+                             device=interval.device)
         packed = torch.cat([interval, flags])
         if self.info.enabled:
             dist.all_reduce(packed)
@@ -979,7 +982,8 @@ class Trainer:
         bar = tqdm(total=steps, initial=self.step, desc=f"epoch {epoch + 1}/{cfg['epochs']}",
                    unit="batch", disable=not (self.main and cfg["progress"]), leave=False,
                    dynamic_ncols=True, mininterval=1.0, file=sys.stderr)
-        interval = torch.zeros(3, dtype=torch.float64, device=self.input_device)
+        interval = torch.zeros(2, dtype=torch.float64, device=self.input_device)  # loss sum, hits
+        pending = 0  # images since the last check
         start = time.perf_counter()
         t_last, images_last, steady = start, 0, [0.0, 0]  # steady: seconds, images after warm-up
         images_seen = 0
@@ -997,9 +1001,8 @@ class Trainer:
                 self.scaler.update()
                 n = len(labels)
                 hits = (logits.argmax(1) == labels.to(logits.device)).sum()
-                interval += torch.stack([loss.detach().double() * n, hits.double(),
-                                         torch.tensor(float(n), dtype=torch.float64,
-                                                      device=interval.device)]).to(interval.device)
+                interval += torch.stack([loss.detach().double() * n, hits.double()]).to(interval.device)
+                pending += n
                 self.step += 1
                 images_seen += n
                 bar.update(1)
@@ -1008,10 +1011,11 @@ class Trainer:
                 if self.step % cfg["log_every"] == 0 or last or stop_now:
                     save_due = (save_every > 0 and not last
                                 and time.monotonic() - self._last_save >= save_every)
-                    finite, stop, save = self._check(interval, save_due)
+                    finite, stop, save = self._check(interval, pending, save_due)
                     if not finite or (save and not self._params_finite()):
                         raise _Stop(self._nonfinite_message(epoch))
                     interval.zero_()
+                    pending = 0
                     now = time.perf_counter()
                     rate = (images_seen - images_last) * self.info.world_size / max(now - t_last, 1e-9)
                     if images_last > 0 or last:  # the first interval holds start-up and warm-up
@@ -1032,8 +1036,8 @@ class Trainer:
                         self.save()
                 if last:
                     break
-            if interval[2] > 0:  # the pipeline ended before `steps` (fewer batches than announced)
-                finite, _, _ = self._check(interval, False)
+            if pending:  # the pipeline ended before `steps` (fewer batches than announced)
+                finite, _, _ = self._check(interval, pending, False)
                 if not finite:
                     raise _Stop(self._nonfinite_message(epoch))
         finally:
@@ -1240,8 +1244,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{out} already holds a run (last.pt): continue it with --resume, or choose "
                      "another --out (nothing was overwritten)")
     if info.enabled:
-        backend = "nccl" if cfg["device"].startswith("cuda") else "gloo"
-        dist.init_process_group(backend)
+        on_cuda = cfg["device"].startswith("cuda")
+        if on_cuda:  # before the process group, so that NCCL binds each process to its own GPU
+            torch.cuda.set_device(torch.device(cfg["device"]))
+        dist.init_process_group("nccl" if on_cuda else "gloo")
     try:
         trainer = Trainer(cfg, info, checkpoint, argv)
         del checkpoint

@@ -163,7 +163,8 @@ def test_sigkill_mid_epoch_then_resume_continues_from_the_saved_state(folder, st
     del trainer
 
     # And the command continues the run to its end.
-    done = subprocess.run([sys.executable, "-m", "alexnet_lib.train", "--out", str(out), "--resume"],
+    done = subprocess.run([sys.executable, "-m", "alexnet_lib.train", "--out", str(out), "--resume",
+                           "--checkpoint-minutes", "0"],  # a runtime setting: may change
                           env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"at epoch 1, step {saved['step']}" in done.stdout
