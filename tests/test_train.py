@@ -376,3 +376,41 @@ def test_png_cmyk_and_grayscale_files_train_like_jpegs(folder, stats, tmp_path):
     assert main(["--data", str(odd), *TINY, "--stats", stats, "--epochs", "1", "--no-eval",
                  "--schedule", "step", "--workers", "0", "--out", str(out)]) == 0
     assert int(read_metrics(out)[0]["skipped_images"]) == 0
+
+
+@pytest.mark.parametrize("flags", [["--amp", "bf16", "--channels-last"], ["--amp", "fp16"]])
+def test_gpu_speed_settings_run_on_the_cpu_path_too(folder, stats, tmp_path, flags):
+    # bf16 autocast and channels_last are the GPU defaults; fp16 brings a gradient scaler, whose
+    # state must be in the checkpoint and come back on --resume. (torch.compile is not run here:
+    # on a CPU it needs a C++ toolchain and minutes.)
+    out = tmp_path / "r"
+    common = ["--data", str(folder), *TINY, "--stats", stats, "--limit-steps", "2", "--no-eval",
+              "--schedule", "step", "--workers", "0"]
+    assert main([*common, *flags, "--epochs", "1", "--out", str(out)]) == 0
+    state = load_checkpoint(out / "last.pt")
+    assert state["config"]["amp"] == flags[1]
+    assert all(torch.isfinite(t).all() for t in state["model"].values())
+    if flags[1] == "fp16":
+        assert state["scaler"]["scale"] > 0
+        parser = build_parser()
+        cfg, ckpt = resolve_config(parser.parse_args(["--out", str(out), "--resume", "--epochs", "2",
+                                                      "--amp", "fp16", "--workers", "0"]), parser)
+        assert Trainer(cfg, checkpoint=ckpt).scaler.state_dict() == state["scaler"]
+    else:
+        assert state["scaler"] is None and state["config"]["channels_last"] is True
+
+
+def test_torchvision_recipe_and_network(folder, stats, tmp_path):
+    out = tmp_path / "r"
+    assert main(["--data", str(folder), "--recipe", "torchvision", "--arch", "torchvision",
+                 "--image-size", "72", "--crop-size", "64", "--batch-size", "10", "--epochs", "1",
+                 "--limit-steps", "2", "--workers", "0", "--no-progress", "--stats", stats,
+                 "--out", str(out)]) == 0
+    state = load_checkpoint(out / "last.pt")
+    cfg = state["config"]
+    assert (cfg["weight_decay"], cfg["schedule"], cfg["augment"], cfg["bias_decay"]) == (
+        1e-4, "step", "torchvision", True)
+    assert "classifier.6.weight" in state["model"]  # torchvision's AlexNet, fc8 last
+    assert [g["weight_decay"] for g in state["optimizer"]["param_groups"]] == [1e-4]  # biases too
+    final = json.loads((out / "final.json").read_text())
+    assert [r["crops"] for r in final["results"]] == ["centre"]  # its recipe: centre crop only
