@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per forward pass (default: the run's batch size)")
     p.add_argument("--workers", type=int, default=None,
-                   help="decoding processes (default: up to 8, one per CPU core)")
+                   help="decoding processes (default: one per CPU core, at most 16)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--no-ten-crop", dest="ten_crop", action="store_false",
                    help="only the centre crop (the 10-crop test runs the network 10 times)")

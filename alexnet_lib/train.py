@@ -227,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pipeline", choices=PIPELINE_KINDS,
                    help="where images are decoded and augmented (default: cpu)")
     g.add_argument("--workers", type=_non_negative_int,
-                   help="decoding processes per GPU (default: up to 8, one per CPU core)")
+                   help="decoding processes per GPU (default: the CPU cores shared among the "
+                        "GPUs, at most 16)")
     g.add_argument("--image-size", type=_positive_int,
                    help="side of the stored square images, pixels (default: 256, the paper's)")
     g.add_argument("--crop-size", type=_positive_int,
@@ -470,7 +471,7 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser,
     if cfg["compile"] is None:
         cfg["compile"] = on_cuda and not cfg["model_parallel"]
     if cfg["workers"] is None:
-        cfg["workers"] = max(1, min(8, (os.cpu_count() or 1) // info.local_world_size))
+        cfg["workers"] = max(1, min(16, (os.cpu_count() or 1) // info.local_world_size))
     if not cfg["out"]:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         cfg["out"] = str(Path("runs") / f"{cfg['dataset']}-{cfg['recipe']}-{stamp}")
@@ -1188,7 +1189,7 @@ def evaluate_checkpoint(path: str | Path, data: str | None = None, val_images: i
             dataset=cfg["dataset"], root=root if cfg["dataset"] == "imagenet" else None,
             image_size=cfg["image_size"], crop_size=cfg["crop_size"],
             batch_size=batch_size or cfg["batch_size"],
-            workers=workers if workers is not None else max(1, min(8, os.cpu_count() or 1)),
+            workers=workers if workers is not None else max(1, min(16, os.cpu_count() or 1)),
             augment=cfg["augment"], statistics=_stats_from_state(state["statistics"]),
             input_scale=cfg["input_scale"], val_images=val_images or cfg.get("val_images"),
             seed=cfg["seed"])

@@ -13,6 +13,7 @@ plugs in by adding a kind to :func:`make_pipeline` that keeps this contract:
   flips, PCA lighting); for ``split="val"`` ``S`` is ``config.image_size``, the whole stored
   image, so that the evaluation can take the centre crop or the ten crops on the device.
 * ``len(pipeline)`` is the number of batches in a full epoch on this rank.
+* ``pipeline.classes`` holds the class names; a label is an index into it.
 * ``pipeline.set_epoch(epoch, skip_batches=0)`` fixes the epoch's order, a function of
   ``config.seed`` and ``epoch`` only (the same on every rank, each rank taking its own share),
   and skips the first ``skip_batches`` batches, which is how a run resumes in mid-epoch.
