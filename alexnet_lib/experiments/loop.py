@@ -32,7 +32,7 @@ from torch import Tensor, nn
 PREPROCESS = ("unit", "paper", "standardize")
 
 __all__ = ["PREPROCESS", "TensorData", "TrainConfig", "History", "train", "evaluate", "fixed_threads",
-           "epochs_to_reach"]
+           "epochs_to_reach", "wrong_per_image", "paired_difference"]
 
 
 @dataclass
@@ -257,3 +257,28 @@ def epochs_to_reach(errors: list[float], target: float) -> int | None:
         if err <= target:
             return epoch
     return None
+
+
+@torch.no_grad()
+def wrong_per_image(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> Tensor:
+    """A bool per image: does ``model`` (in eval mode) get it wrong? Its mean is the top-1 error."""
+    was_training = model.training
+    model.eval()
+    wrong = torch.cat([model(x[i:i + batch_size]).argmax(1) != y[i:i + batch_size]
+                       for i in range(0, len(x), batch_size)])
+    model.train(was_training)
+    return wrong
+
+
+def paired_difference(wrong_a: Tensor, wrong_b: Tensor) -> tuple[float, float]:
+    """Error of b minus error of a on the same images, and the standard error of that difference.
+
+    Only the images one model gets wrong and the other right count: with ``c`` images wrong only
+    for a and ``d`` only for b, the difference is ``(d - c) / n`` and its standard error
+    ``sqrt(c + d) / n`` (McNemar's). A difference larger than twice it is unlikely to be the luck
+    of which images happen to be in the test set.
+    """
+    n = len(wrong_a)
+    only_a = int((wrong_a & ~wrong_b).sum())
+    only_b = int((wrong_b & ~wrong_a).sum())
+    return (only_b - only_a) / n, (only_a + only_b) ** 0.5 / n
