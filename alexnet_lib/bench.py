@@ -245,18 +245,34 @@ def run_train_bench(args: argparse.Namespace) -> dict[str, object]:
     rates["c"] = bench_model_ceiling(args.batch_size, args.device, compile_model=not args.no_compile,
                                      bf16=device.type == "cuda", channels_last=device.type == "cuda")
     result["images_per_s"] = rates
-    names = {"p": "input pipeline alone (--pipeline gpu, no model)",
-             "a": "pytorch/examples imagenet/main.py --arch alexnet",
-             "b": "python -m alexnet_lib.train", "c": "model alone, data on the device (ceiling)"}
-    print(f"\n{'':3} {'what':<50} {'images/s':>10} {'90 epochs (h)':>14}")
-    for key, rate in rates.items():
-        hours = IMAGENET_TRAIN_IMAGES * EPOCHS / rate / 3600
-        print(f"({key}) {names[key]:<50} {rate:>10,.0f} {hours:>14.1f}")
     for num, den in (("b", "a"), ("b", "c")):
         if num in rates and den in rates:
             result[f"{num}_over_{den}"] = rates[num] / rates[den]
-            print(f"{num}/{den}: {rates[num] / rates[den]:.2f}")
+    print("\n" + format_train_table(result))
     return result
+
+
+TRAIN_ROWS = {"p": "input pipeline alone (--pipeline gpu, no model)",
+              "a": "pytorch/examples imagenet/main.py --arch alexnet",
+              "b": "python -m alexnet_lib.train",
+              "c": "model alone, data on the device (ceiling)"}
+
+
+def load_train_record(name: str = "gpu/bench_train_h100.json") -> dict:
+    """A ``train`` measurement saved with ``--json`` under the book's results folder."""
+    from .experiments.records import RESULTS_DIR
+
+    return json.loads((Path(RESULTS_DIR) / name).read_text())
+
+
+def format_train_table(result: dict) -> str:
+    """The ``train`` table (images/s, projected hours for 90 ImageNet epochs, ratios) as text."""
+    lines = [f"{'':3} {'what':<50} {'images/s':>10} {'90 epochs (h)':>14}"]
+    for key, rate in result["images_per_s"].items():
+        hours = IMAGENET_TRAIN_IMAGES * EPOCHS / rate / 3600
+        lines.append(f"({key}) {TRAIN_ROWS[key]:<50} {rate:>10,.0f} {hours:>14.1f}")
+    lines += [f"{k.replace('_over_', '/')}: {result[k]:.2f}" for k in ("b_over_a", "b_over_c") if k in result]
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- book
