@@ -291,7 +291,7 @@ def crossing_traffic(model: AlexNet, bytes_per_value: int = 4,
         Crossing("conv3", f"pool2 maps, {h2}x{w2}x{c2 // 2} per column", c2 * h2 * w2, 0),
         Crossing("fc6", f"pool5 maps, {h5}x{w5}x{c5 // 2} per column", c5 * h5 * w5, 0),
         Crossing("fc7", f"fc6 outputs, {hidden // 2} per column", hidden, 0),
-        Crossing("fc8", f"column 1's fc7 outputs, {hidden // 2}", hidden // 2, 0),
+        Crossing("fc8", f"second column's fc7 outputs, {hidden // 2}", hidden // 2, 0),
     ]
     return [Crossing(c.into, c.what, c.values_forward, 2 * c.values_forward * bytes_per_value)
             for c in out]
