@@ -71,14 +71,19 @@ class Record:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
 
-def git_commit(repo: Path = _REPO) -> str:
-    """The short commit hash of ``repo``'s HEAD, ``+dirty`` if ``alexnet_lib/`` has uncommitted
-    changes to tracked files; ``"unknown"`` outside a git checkout."""
+_EXPERIMENT_CODE = ("alexnet_lib/experiments", "alexnet_lib/model.py", "alexnet_lib/lrn.py",
+                    "alexnet_lib/data")
+
+
+def git_commit(repo: Path = _REPO, paths: tuple[str, ...] = _EXPERIMENT_CODE) -> str:
+    """The short commit hash of ``repo``'s HEAD, ``+dirty`` if the code the experiments run
+    (``paths``: the experiments, the model, LRN and the data code) has uncommitted changes to
+    tracked files; ``"unknown"`` outside a git checkout."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo,
                               capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                "alexnet_lib"], cwd=repo, capture_output=True, text=True,
+                                *paths], cwd=repo, capture_output=True, text=True,
                                check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
