@@ -248,7 +248,7 @@ def plot_communication(rows: list[dict]) -> Figure:
     ax.plot(b, [r["data_parallel_bytes_per_step"] / 1e6 for r in rows], "s-",
             label="data parallel: ring all-reduce of all gradients")
     ax.axvline(128, color="grey", lw=0.8, ls=":")
-    ax.text(128, ax.get_ylim()[1] * 0.9, " batch 128 (the paper)", fontsize=8)
+    ax.text(128, ax.get_ylim()[1] * 0.7, " batch 128 (the paper)", fontsize=8)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("images per step (both GPUs together)")
     ax.set_ylabel("MB over the link per step")
