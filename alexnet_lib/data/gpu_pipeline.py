@@ -115,12 +115,12 @@ def decode_batch(datas: Sequence[bytes | Tensor], device: torch.device, size: in
                     images[i] = torchvision.io.decode_jpeg(tensors[i], mode=ImageReadMode.RGB,
                                                            device=device)
                 except RuntimeError:
-                    pass
+                    images[i] = None  # undecodable: left out here, recorded by the pipeline
     for i in other:  # PNG saved as .JPEG and the like: decode on the CPU
         try:
             images[i] = torchvision.io.decode_image(tensors[i], mode=ImageReadMode.RGB).to(device)
         except RuntimeError:
-            pass
+            images[i] = None  # undecodable: left out here, recorded by the pipeline
     kept = [i for i, img in enumerate(images) if img is not None]
     if not kept:
         return torch.empty(0, 3, size, size, device=device), kept
