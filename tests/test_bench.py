@@ -41,6 +41,30 @@ def test_jpeg_folder_for_the_train_bench(tmp_path):
     assert len(list((root / "val").glob("*/*.JPEG"))) == 50  # 5 per class for the examples' eval
 
 
+def test_prepared_copy_is_the_papers_256_square(tmp_path):
+    """--prepared: every image of the folder, shorter side 256 then the central square."""
+    from PIL import Image
+
+    root = bench.make_jpeg_folder(tmp_path / "f", images=6, size=(500, 375), workers=1)
+    copy = bench.make_prepared_copy(root, tmp_path / "f-256", workers=1)
+    originals = sorted(p.relative_to(root) for p in root.glob("*/*/*.JPEG"))
+    assert sorted(p.relative_to(copy) for p in copy.glob("*/*/*.JPEG")) == originals
+    for rel in originals[:3]:
+        with Image.open(copy / rel) as im:
+            assert im.size == (256, 256) and im.mode == "RGB"
+    mtime = (copy / originals[0]).stat().st_mtime_ns
+    bench.make_prepared_copy(root, copy, workers=1)  # complete already: reused, not rewritten
+    assert (copy / originals[0]).stat().st_mtime_ns == mtime
+
+
+def test_train_table_prints_each_ratio_it_can():
+    rates = {"a": 100.0, "b": 50.0, "b256": 400.0, "c": 800.0}
+    result = {"images_per_s": rates, "b_over_a": 0.5, "b_over_c": 0.0625, "b256_over_a": 4.0}
+    table = bench.format_train_table(result)
+    assert "(b256)" in table and "folder prepared at 256x256" in table
+    assert "b/a: 0.50" in table and "b256/a: 4.00" in table and "b256/a256" not in table
+
+
 def test_gpu_measurements_are_recorded():
     """The H100 table quoted in the book comes from this file, written by the bench command."""
     record = json.loads((Path(__file__).parents[1] / "book/results/gpu/bench_train_h100.json").read_text())
