@@ -117,17 +117,27 @@ class _LRNFunction(torch.autograd.Function):
 
 
 def local_response_norm(x: Tensor, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
-                        k: float = 2.0) -> Tensor:
+                        k: float = 2.0, groups: int = 1) -> Tensor:
     """LRN across channels of an ``(N, C, ...)`` tensor in the paper's convention.
 
     ``alpha`` multiplies the plain sum of squares (not divided by ``size``); see the module
-    docstring for the relation to ``torch.nn.functional.local_response_norm``.
+    docstring for the relation to ``torch.nn.functional.local_response_norm``. With ``groups``
+    > 1 the channels are split into that many equal groups and each is normalised on its own
+    (no window reaches into another group): the paper's two GPUs each normalised only their own
+    kernel maps.
     """
     if x.dim() < 3:
         raise ValueError(f"LRN expects an (N, C, ...) tensor with >= 3 dims, got shape {tuple(x.shape)}")
     if size < 1:
         raise ValueError(f"LRN window size must be >= 1, got {size}")
-    return _LRNFunction.apply(x, size, alpha, beta, k)
+    if groups < 1 or x.shape[1] % groups:
+        raise ValueError(f"LRN groups must divide the {x.shape[1]} channels, got {groups}")
+    if groups == 1:
+        return _LRNFunction.apply(x, size, alpha, beta, k)
+    n, c = x.shape[:2]
+    # (N, C, ...) -> (N * groups, C / groups, ...): each group becomes its own "image".
+    out = _LRNFunction.apply(x.reshape(n * groups, c // groups, *x.shape[2:]), size, alpha, beta, k)
+    return out.reshape(x.shape)
 
 
 def local_response_norm_reference(x: Tensor, size: int = 5, alpha: float = 1e-4,
@@ -151,20 +161,23 @@ class LocalResponseNorm(nn.Module):
             paper). Use :meth:`from_torch` to build from PyTorch's/Caffe's convention.
         beta: the exponent (0.75).
         k: the additive constant (2).
+        groups: normalise each of this many equal channel groups on its own (2 in AlexNet's
+            two columns: each GPU's LRN saw only its own maps); 1 = one window over all channels.
     """
 
-    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0):
+    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0,
+                 groups: int = 1):
         super().__init__()
-        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+        self.size, self.alpha, self.beta, self.k, self.groups = size, alpha, beta, k, groups
 
     @classmethod
-    def from_config(cls, config: LRNConfig | str) -> LocalResponseNorm:
+    def from_config(cls, config: LRNConfig | str, groups: int = 1) -> LocalResponseNorm:
         """Build from an :class:`LRNConfig` or a preset name in :data:`LRN_PRESETS`."""
         if isinstance(config, str):
             if config not in LRN_PRESETS:
                 raise ValueError(f"unknown LRN preset {config!r}; choose from {sorted(LRN_PRESETS)}")
             config = LRN_PRESETS[config]
-        return cls(config.size, config.alpha, config.beta, config.k)
+        return cls(config.size, config.alpha, config.beta, config.k, groups)
 
     @classmethod
     def from_torch(cls, size: int, alpha: float = 1e-4, beta: float = 0.75,
@@ -173,7 +186,9 @@ class LocalResponseNorm(nn.Module):
         return cls(size, alpha / size, beta, k)
 
     def forward(self, x: Tensor) -> Tensor:
-        return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+        return local_response_norm(x, self.size, self.alpha, self.beta, self.k, self.groups)
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, alpha={self.alpha:g} (paper convention), beta={self.beta}, k={self.k}"
+        per_group = f", groups={self.groups} (each normalised on its own)" if self.groups > 1 else ""
+        return (f"size={self.size}, alpha={self.alpha:g} (paper convention), beta={self.beta}, "
+                f"k={self.k}{per_group}")

@@ -90,6 +90,10 @@ class AlexNet(nn.Module):
             plain sum), ``"caffe"`` (the original code's alpha, 5x smaller in the paper's
             convention), or ``None`` for no normalisation. Applied after the ReLU of conv1 and
             conv2, before pooling.
+        lrn_per_column: with ``groups=2``, normalise each column's maps on their own, as the
+            paper's GPUs did (each held only its column's maps; they "communicate only in certain
+            layers"). False: one window over all maps of the layer, so the maps at the border
+            of the columns see the other column's (Caffe's bvlc_alexnet).
         pooling: ``"overlapping"`` (z=3, s=2, paper) or ``"non-overlapping"`` (z=2, s=2). For a
             224 input both give the same map sizes (27, 13, 6).
         dropout: probability of zeroing an fc6/fc7 output during training (0.5 in the paper;
@@ -115,6 +119,7 @@ class AlexNet(nn.Module):
         *,
         activation: Activation = "relu",
         lrn: str | None = "paper",
+        lrn_per_column: bool = True,
         pooling: Pooling = "overlapping",
         dropout: float = 0.5,
         groups: int = 2,
@@ -139,12 +144,14 @@ class AlexNet(nn.Module):
             raise ValueError(f"channels must give 5 conv layers' kernel counts, got {base}")
         c1, c2, c3, c4, c5 = (_scaled(c, width, groups) for c in base)
         self.config = dict(num_classes=num_classes, activation=activation, lrn=lrn,
-                           pooling=pooling, dropout=dropout, groups=groups,
+                           lrn_per_column=lrn_per_column, pooling=pooling, dropout=dropout, groups=groups,
                            channels=(c1, c2, c3, c4, c5), hidden=hidden, input_size=input_size,
                            conv1_padding=conv1_padding, init=init)
 
         def norm() -> nn.Module:
-            return LocalResponseNorm.from_config(lrn) if lrn is not None else nn.Identity()
+            if lrn is None:
+                return nn.Identity()
+            return LocalResponseNorm.from_config(lrn, groups=groups if lrn_per_column else 1)
 
         self.features = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(3, c1, kernel_size=11, stride=4, padding=conv1_padding)),

@@ -15,14 +15,14 @@ On one device the library writes the same network with grouped convolutions
 the towers and :meth:`TwoColumnAlexNet.to_grouped` copies them back (with the gradients, if
 wanted), so the two can be compared number for number.
 
-One subtlety, Local Response Normalization. Its window runs over 5 adjacent kernel maps. In the
-grouped single-device net the window of the maps at the border between the columns (maps 46-49 of
-conv1's 96) reaches into the other column; on two GPUs each GPU normalises only its own maps,
-since the GPUs "communicate only in certain layers". ``cross_column_lrn=True`` (the default)
-reproduces the grouped net exactly, by sending those 2 border maps to the other device before each
-normalisation (an extra, tiny crossing the paper did not have); ``cross_column_lrn=False`` is the
-paper's per-GPU normalisation, which equals the grouped net with ``lrn=None`` and otherwise differs
-in those border maps only.
+One subtlety, Local Response Normalization. Its window runs over 5 adjacent kernel maps. On two
+GPUs each GPU normalises only its own maps, since the GPUs "communicate only in certain layers";
+``AlexNet(groups=2)`` does the same by default (``lrn_per_column=True``), and so do the towers.
+A grouped net built with ``lrn_per_column=False`` (one window over all maps, as Caffe's
+bvlc_alexnet) lets the window of the maps at the border between the columns (maps 46-49 of
+conv1's 96) reach into the other column; its towers (``cross_column_lrn=True``) reproduce it
+exactly by sending those 2 border maps to the other device before each normalisation, an extra,
+tiny crossing the paper did not have.
 
 :func:`crossing_traffic` counts the bytes that cross between the devices per image (activations
 forward, their gradients backward) and :func:`allreduce_bytes` what a data-parallel gradient
@@ -92,6 +92,9 @@ class _Column(nn.Module):
         self.conv5 = half_conv(f.conv5, c4 // 2)
         self.act = copy.deepcopy(f.act1)
         self.norm1, self.norm2 = copy.deepcopy(f.norm1), copy.deepcopy(f.norm2)
+        for norm in (self.norm1, self.norm2):
+            if isinstance(norm, LocalResponseNorm):
+                norm.groups = 1  # a column holds one group of maps
         self.pool1, self.pool2, self.pool5 = (copy.deepcopy(f.get_submodule(n))
                                               for n in ("pool1", "pool2", "pool5"))
         hidden = c.fc6.out_features
@@ -125,11 +128,13 @@ class TwoColumnAlexNet(nn.Module):
         grouped: a two-column ``AlexNet`` (``groups=2``) whose architecture (and, with
             :meth:`from_grouped`, weights) to take.
         devices: the two columns' devices, e.g. ``("cuda:0", "cuda:1")``.
-        cross_column_lrn: see the module docstring; True reproduces ``grouped`` exactly.
+        cross_column_lrn: see the module docstring. ``None`` (the default) follows ``grouped``
+            (``not grouped.config["lrn_per_column"]``), so the towers reproduce it exactly;
+            False is the paper's per-GPU normalisation, True sends the border maps across.
     """
 
     def __init__(self, grouped: AlexNet, devices: Sequence[DeviceLike] = ("cpu", "cpu"),
-                 cross_column_lrn: bool = True) -> None:
+                 cross_column_lrn: bool | None = None) -> None:
         super().__init__()
         if grouped.config["groups"] != 2:
             raise ValueError("TwoColumnAlexNet needs a two-column net: AlexNet(groups=2)")
@@ -138,7 +143,9 @@ class TwoColumnAlexNet(nn.Module):
         if len(devices) != 2:
             raise ValueError(f"need two devices, got {devices}")
         self.devices = tuple(torch.device(d) for d in devices)
-        self.config = dict(grouped.config)
+        if cross_column_lrn is None:
+            cross_column_lrn = not grouped.config.get("lrn_per_column", True)
+        self.config = dict(grouped.config, lrn_per_column=not cross_column_lrn)
         self.cross_column_lrn = cross_column_lrn
         dtype = next(grouped.parameters()).dtype
         self.columns = nn.ModuleList([_Column(grouped, t).to(self.devices[t], dtype)
@@ -149,8 +156,9 @@ class TwoColumnAlexNet(nn.Module):
 
     @classmethod
     def from_grouped(cls, model: AlexNet, devices: Sequence[DeviceLike] = ("cpu", "cpu"),
-                     cross_column_lrn: bool = True) -> TwoColumnAlexNet:
-        """The same network as the grouped ``model``, its weights copied into two columns."""
+                     cross_column_lrn: bool | None = None) -> TwoColumnAlexNet:
+        """The same network as the grouped ``model``, its weights copied into two columns
+        (``cross_column_lrn`` as in the class; the default reproduces ``model`` exactly)."""
         net = cls(model, devices, cross_column_lrn)
         for col in net.columns:
             col.load_from(model)
@@ -161,7 +169,8 @@ class TwoColumnAlexNet(nn.Module):
 
     @torch.no_grad()
     def to_grouped(self, copy_grads: bool = False, device: DeviceLike = "cpu") -> AlexNet:
-        """A grouped single-device ``AlexNet`` with this net's weights (and gradients, if asked)."""
+        """A grouped single-device ``AlexNet`` with this net's weights (and gradients, if asked);
+        its ``lrn_per_column`` is ``not self.cross_column_lrn``, so it computes the same function."""
         cfg = {k: v for k, v in self.config.items() if k not in ("channels", "init")}
         dtype = self.fc8.weight.dtype
         net = AlexNet(**cfg, channels=self.config["channels"], init="torch").to(device, dtype)

@@ -127,7 +127,7 @@ minute on two CPU cores (it is a smoke test of the machinery, not an experiment)
 DEFAULTS: dict[str, Any] = dict(
     data=None, dataset="imagenet", pipeline="cpu", workers=None, image_size=256, crop_size=224,
     train_images=None, val_images=None, stats=None, stats_images=10_000,
-    arch="alexnet", width=1.0, hidden=4096, columns=2, lrn="paper",
+    arch="alexnet", width=1.0, hidden=4096, columns=2, lrn="paper", lrn_across_columns=False,
     recipe="paper", seed=0,
     device=None, model_parallel=False, devices="cuda:0,cuda:1", amp="auto", channels_last=None,
     compile=None,
@@ -259,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lrn", choices=("paper", "caffe", "none"),
                    help="Local Response Normalization: the paper's printed alpha, the original "
                         "code's (5x weaker), or none (default: paper)")
+    g.add_argument("--lrn-across-columns", action="store_true", default=None,
+                   help="one LRN window over both columns' maps (Caffe's bvlc_alexnet) instead of "
+                        "each column normalising its own maps, as on the paper's two GPUs")
     g.add_argument("--dropout", type=_fraction,
                    help=f"dropout probability on fc6 and fc7 ({_recipe_default('dropout')})")
     g.add_argument("--init", choices=INITS,
@@ -449,7 +452,7 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser,
         if len(cfg["devices"].split(",")) != 2:
             parser.error(f"--devices needs two devices for --model-parallel, got {cfg['devices']!r}")
     if cfg["arch"] == "torchvision":
-        for key in ("width", "hidden", "columns", "lrn", "init"):
+        for key in ("width", "hidden", "columns", "lrn", "lrn_across_columns", "init"):
             if key in given:
                 parser.error(f"--{key} is a switch of the paper's network; --arch torchvision "
                              "builds torchvision's fixed AlexNet")
@@ -491,6 +494,7 @@ def build_model(cfg: dict[str, Any], num_classes: int) -> nn.Module:
         return alexnet(num_classes=num_classes, dropout=cfg["dropout"])
     kaiming = cfg["init"] == "kaiming"
     model = AlexNet(num_classes, lrn=None if cfg["lrn"] == "none" else cfg["lrn"],
+                    lrn_per_column=not cfg.get("lrn_across_columns", False),
                     dropout=cfg["dropout"], groups=cfg["columns"], width=cfg["width"],
                     hidden=cfg["hidden"], input_size=cfg["crop_size"],
                     init="torch" if kaiming else cfg["init"])

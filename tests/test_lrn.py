@@ -93,7 +93,27 @@ def test_channels_last_and_float32():
         rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_groups_normalise_each_group_on_its_own(x, channels_last):
+    """groups=2 (the paper's two GPUs): each half of the channels is an LRN of its own."""
+    x = x[:, :10].contiguous()  # 10 channels: two groups of 5
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    grouped = local_response_norm(x, 5, 1e-3, 0.75, 2.0, groups=2)
+    halves = torch.cat([local_response_norm_reference(h, 5, 1e-3, 0.75, 2.0) for h in x.chunk(2, 1)], 1)
+    torch.testing.assert_close(grouped, halves, rtol=1e-12, atol=1e-12)
+    whole = local_response_norm(x, 5, 1e-3, 0.75, 2.0)
+    changed = (grouped - whole).abs().amax((0, 2, 3)).nonzero().flatten().tolist()
+    assert changed == [3, 4, 5, 6]  # only maps whose window crosses the border
+    xg = x.detach().clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: local_response_norm(t, 5, 1e-3, 0.75, 2.0, groups=2),
+                                    (xg[:2, :, :2, :2].detach().clone().requires_grad_(True),))
+    assert "groups=2" in repr(LocalResponseNorm(groups=2))
+
+
 def test_bad_arguments():
+    with pytest.raises(ValueError, match="groups must divide"):
+        local_response_norm(torch.zeros(1, 3, 2, 2), groups=2)
     with pytest.raises(ValueError, match="N, C"):
         local_response_norm(torch.zeros(4, 3))
     with pytest.raises(ValueError, match="window size"):

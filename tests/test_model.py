@@ -79,6 +79,21 @@ def test_lrn_switch():
     assert n_params(off) == n_params(paper)  # LRN has no parameters
 
 
+def test_lrn_per_column_switch():
+    """By default each column's LRN sees only its own maps, as on the paper's two GPUs."""
+    torch.manual_seed(0)
+    per_column = AlexNet(num_classes=10, width=0.25, hidden=64).eval()
+    one_window = AlexNet(num_classes=10, width=0.25, hidden=64, lrn_per_column=False).eval()
+    one_window.load_state_dict(per_column.state_dict())
+    assert per_column.features.norm1.groups == 2 and one_window.features.norm1.groups == 1
+    assert AlexNet(num_classes=10, width=0.25, hidden=64, groups=1).features.norm1.groups == 1
+    a = torch.relu(per_column.features.conv1(torch.randn(2, 3, 224, 224))) * 50
+    half = a.shape[1] // 2
+    diff = (per_column.features.norm1(a) - one_window.features.norm1(a)).abs().amax((0, 2, 3))
+    assert set(diff.nonzero().flatten().tolist()) == {half - 2, half - 1, half, half + 1}
+    assert per_column.config["lrn_per_column"] and not one_window.config["lrn_per_column"]
+
+
 def test_activation_switch():
     net = AlexNet(activation="tanh", num_classes=10, width=0.25, hidden=64)
     acts = [m for m in net.modules() if isinstance(m, nn.Tanh | nn.ReLU)]

@@ -28,16 +28,18 @@ def batch(n: int = 3, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
             torch.randint(0, 7, (n,), generator=g))
 
 
-def test_same_outputs_as_the_grouped_net():
-    net = small_net().eval()
+@pytest.mark.parametrize("lrn_per_column", [True, False])
+def test_same_outputs_as_the_grouped_net(lrn_per_column):
+    net = small_net(lrn_per_column=lrn_per_column).eval()
     towers = TwoColumnAlexNet.from_grouped(net, devices=("cpu", torch.device("cpu"))).eval()
     x, _ = batch()
     assert torch.allclose(towers(x), net(x), rtol=1e-12, atol=1e-12)
     assert sum(p.numel() for p in towers.parameters()) == sum(p.numel() for p in net.parameters())
 
 
-def test_same_gradients_as_the_grouped_net():
-    net = small_net(dropout=0.0).train()
+@pytest.mark.parametrize("lrn_per_column", [True, False])
+def test_same_gradients_as_the_grouped_net(lrn_per_column):
+    net = small_net(dropout=0.0, lrn_per_column=lrn_per_column).train()
     towers = TwoColumnAlexNet.from_grouped(net).train()
     x, y = batch(4)
     nn.functional.cross_entropy(net(x), y).backward()
@@ -49,8 +51,9 @@ def test_same_gradients_as_the_grouped_net():
         assert torch.allclose(p.grad.double(), grads[name].grad, rtol=1e-10, atol=1e-12), name
 
 
-def test_one_sgd_step_keeps_the_two_in_lockstep():
-    net = small_net(dropout=0.0)
+@pytest.mark.parametrize("lrn_per_column", [True, False])
+def test_one_sgd_step_keeps_the_two_in_lockstep(lrn_per_column):
+    net = small_net(dropout=0.0, lrn_per_column=lrn_per_column)
     towers = TwoColumnAlexNet.from_grouped(net)
     x, y = batch(5)
     for model in (net, towers):
@@ -64,8 +67,9 @@ def test_one_sgd_step_keeps_the_two_in_lockstep():
         assert torch.allclose(after[name].double(), value, rtol=1e-9, atol=1e-11), name
 
 
-def test_round_trip_through_the_towers():
-    net = small_net()
+@pytest.mark.parametrize("lrn_per_column", [True, False])
+def test_round_trip_through_the_towers(lrn_per_column):
+    net = small_net(lrn_per_column=lrn_per_column)
     back = TwoColumnAlexNet.from_grouped(net).to_grouped()
     for name, value in net.state_dict().items():
         assert torch.equal(back.state_dict()[name].double(), value), name
@@ -85,13 +89,15 @@ class PerColumnLRN(nn.Module):
 
 
 def test_per_column_lrn_is_the_papers_and_differs_only_at_the_border():
-    net = small_net().eval()
+    paper_grouped = small_net().eval()  # the default: each column's LRN on its own maps
+    net = small_net(lrn_per_column=False).eval()  # one window over all maps (Caffe's)
     paper = TwoColumnAlexNet.from_grouped(net, cross_column_lrn=False).eval()
     x, _ = batch()
-    reference = small_net().eval()
+    reference = small_net(lrn_per_column=False).eval()
     reference.features.norm1 = PerColumnLRN(reference.features.norm1)
     reference.features.norm2 = PerColumnLRN(reference.features.norm2)
     assert torch.allclose(paper(x), reference(x), rtol=1e-12, atol=1e-12)
+    assert torch.allclose(paper_grouped(x), reference(x), rtol=1e-12, atol=1e-12)
     assert not torch.allclose(paper(x), net(x), rtol=0, atol=1e-14)  # the border maps differ
     # conv1's maps: only the 2 + 2 maps at the border see the other column's maps
     a = torch.relu(net.features.conv1(x))
@@ -112,6 +118,7 @@ def test_recorded_transfers_match_the_counted_traffic(cross_column_lrn):
     n = 3
     towers(batch(n)[0].float())
     counted = crossing_traffic(net, cross_column_lrn=cross_column_lrn)
+    assert towers.to_grouped().config["lrn_per_column"] is not cross_column_lrn
     by_layer: dict[str, int] = {}
     for t in towers.transfers:
         by_layer[t.into] = by_layer.get(t.into, 0) + t.values
