@@ -70,3 +70,15 @@ def test_tiny_columns_experiment():
     recs = columns_records(r)
     assert [x.claim for x in recs] == [7, 7]
     assert recs[1].status == "not reproduced at this scale"  # speed: not testable on one CPU
+
+
+def test_experiment_command_line_flags():
+    import pytest
+
+    from alexnet_lib.experiments.augmentation import experiment_parser
+
+    args = experiment_parser("x").parse_args(["--epochs", "3", "--lr-drops", "1,2", "--no-progress"])
+    assert (args.epochs, args.lr_drops, args.progress) == (3, (1, 2), False)
+    assert experiment_parser("x").parse_args(["--lr-drops", ""]).lr_drops == ()
+    with pytest.raises(SystemExit):
+        experiment_parser("x").parse_args(["--lr-drops", "sixty"])

@@ -43,6 +43,31 @@ def test_training_is_deterministic_and_init_is_shared(data32):
     assert all(torch.equal(a, b) for a, b in zip(relu.parameters(), tanh.parameters(), strict=True))
 
 
+def test_lr_drops_divide_the_rate_after_their_epoch(data32):
+    make = lambda: FourLayerNet(channels=(4, 4, 8))  # noqa: E731
+    base = dict(epochs=2, batch_size=16, lr=0.05, seed=1)
+    _, constant = train(make, data32, TrainConfig(**base))
+    _, late = train(make, data32, TrainConfig(**base, lr_drops=(5,)))  # after the last epoch
+    _, dropped = train(make, data32, TrainConfig(**base, lr_drops=(1,)))
+    assert late.train_loss == constant.train_loss
+    assert dropped.train_loss[0] == constant.train_loss[0]  # epoch 1 at the full rate
+    assert dropped.train_loss[1] != constant.train_loss[1]  # epoch 2 at a tenth of it
+
+
+def test_augment_and_view_hooks(data32):
+    """augment transforms each training batch with its own generator; view is what evaluation sees."""
+    make = lambda: FourLayerNet(channels=(4, 4, 8))  # noqa: E731
+    cfg = TrainConfig(epochs=1, batch_size=16, seed=2)
+    _, plain = train(make, data32, cfg)
+    _, same = train(make, data32, cfg, augment=lambda x, g: x, view=lambda x: x)
+    assert same.train_loss == plain.train_loss and same.test_error == plain.test_error
+    seen = []
+    _, flipped = train(make, data32, cfg, augment=lambda x, g: seen.append(g) or x.flip(-1),
+                       view=lambda x: x.flip(-1))
+    assert len(seen) == 3 and all(g is seen[0] for g in seen)  # 40 images, batches of 16
+    assert flipped.train_loss != plain.train_loss
+
+
 def test_inputs_preprocessing(data32):
     unit, _ = data32.inputs("unit")
     paper, _ = data32.inputs("paper")

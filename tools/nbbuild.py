@@ -3,6 +3,7 @@
 Chapters are authored as notebooks; this helper only saves typing JSON by hand:
 
     python tools/nbbuild.py SPEC.py book/chapter.ipynb
+    python tools/nbbuild.py --execute book/chapter.ipynb   # re-run a committed chapter in place
 
 where SPEC.py defines CELLS = [("md", "..."), ("code", "..."), ...]. The notebook is executed
 in place with nbclient (outputs and widget state stored), so it can be committed and checked by
@@ -39,5 +40,19 @@ def build(spec: str, target: str, timeout: int = 600) -> None:
     print(f"wrote {path} ({len(nb.cells)} cells)")
 
 
+def execute(target: str, timeout: int = 600) -> None:
+    """Re-execute an existing notebook in place (after editing its cells or the library)."""
+    path = Path(target)
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    nbformat.write(nb, path)
+    print(f"executed {path} ({len(nb.cells)} cells)")
+
+
 if __name__ == "__main__":
-    build(sys.argv[1], sys.argv[2])
+    if sys.argv[1] == "--execute":
+        for notebook in sys.argv[2:]:
+            execute(notebook)
+    else:
+        build(sys.argv[1], sys.argv[2])

@@ -13,7 +13,12 @@ shown the same mini-batches in the same order, differ only in what is done to ea
   set's RGB eigen-decomposition in [0, 1] units and ``alpha ~ N(0, 0.1)``.
 
 Images are ``image_size`` pixels and patches ``crop`` pixels (72 -> 64 by default, the paper's
-256 -> 224 scaled down; AlexNet's layers need at least 63 pixels). Each net is evaluated on the
+256 -> 224 scaled down; AlexNet's layers need at least 63 pixels). As in the pooling and dropout
+chapters, the nets start from He initialisation and see standardised inputs (the mean image
+subtracted, each channel divided by its standard deviation): from PyTorch's default or the
+paper's N(0, 0.01) this quarter-width eight-layer net stays at chance for the whole budget.
+The PCA shift is computed in [0, 1] pixel units and divided by the same per-channel standard
+deviations, so it is the paper's shift expressed in the inputs' units. Each net is evaluated on the
 centre patch and on the average of the ten patches' softmax. Comparisons between two nets use the
 same test images, so their standard error is the paired one: sqrt(b + c) / n with b and c the
 images only one of the two gets wrong.
@@ -22,9 +27,7 @@ images only one of the two gets wrong.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-import time
 from collections.abc import Callable
 
 import torch
@@ -39,12 +42,14 @@ from ..augment import (
     translations,
 )
 from ..model import AlexNet
+from . import pooling
 from .datasets import builtin_data
-from .loop import History, TensorData, TrainConfig, fixed_threads
+from .loop import History, TensorData, TrainConfig, fixed_threads, paired_difference, train
 from .records import RESULTS_DIR, Record, git_commit, result_path, save_result
 
-__all__ = ["ARMS", "small_alexnet", "train_augmented", "errors_per_image", "paired_difference",
-           "augmentation_experiment", "augmentation_records", "run"]
+__all__ = ["ARMS", "PREPROCESS", "small_alexnet", "channel_std", "train_augmented",
+           "errors_per_image", "paired_difference", "augmentation_experiment",
+           "augmentation_records", "experiment_parser", "run"]
 
 ARMS: dict[str, tuple[bool, bool]] = {  # name: (random crops and flips, PCA lighting)
     "none": (False, False),
@@ -55,10 +60,21 @@ NOTEBOOK = "book/augmentation.ipynb"
 COMMAND = "python -m alexnet_lib.experiments.augmentation"
 
 
-def small_alexnet(crop: int = 64, width: float = 0.25, hidden: int = 256,
-                  num_classes: int = 10) -> AlexNet:
-    """The book's CPU-sized AlexNet: every layer and switch of the paper's, fewer kernels."""
-    return AlexNet(num_classes, width=width, hidden=hidden, input_size=crop, init="torch")
+PREPROCESS = "standardize"  # the inputs of every net here (see TensorData.inputs)
+
+
+def small_alexnet(crop: int = 64, width: float = 0.25, hidden: int = 256, **switches) -> AlexNet:
+    """The book's CPU-sized AlexNet for 10 classes: every layer and switch of the paper's (two
+    columns, LRN on each column's maps, dropout 0.5), a quarter of the kernels, He-initialised
+    (:func:`.pooling.small_alexnet`); ``switches`` are AlexNet's other arguments."""
+    return pooling.small_alexnet(crop, width, hidden, "he", **switches)
+
+
+def channel_std(data: TensorData) -> Tensor:
+    """(3,) standard deviation per channel of the training inputs in [0, 1] units, mean image
+    subtracted: what ``TensorData.inputs("standardize")`` divides by."""
+    train, _ = data.inputs("unit")
+    return train.std(dim=(0, 2, 3))
 
 
 @torch.no_grad()
@@ -76,14 +92,6 @@ def errors_per_image(model: nn.Module, x: Tensor, y: Tensor, crop: int, ten: boo
     return torch.cat(wrong)
 
 
-def paired_difference(wrong_a: Tensor, wrong_b: Tensor) -> tuple[float, float]:
-    """Error of b minus error of a on the same images, and its standard error sqrt(b+c)/n."""
-    n = len(wrong_a)
-    only_a = int((wrong_a & ~wrong_b).sum())
-    only_b = int((wrong_b & ~wrong_a).sum())
-    return (only_b - only_a) / n, math.sqrt(only_a + only_b) / n
-
-
 def train_augmented(
     make_model: Callable[[], nn.Module],
     data: TensorData,
@@ -92,56 +100,25 @@ def train_augmented(
     crops_flips: bool = True,
     lighting: PCALighting | None = None,
     label: str = "",
+    progress: bool = False,
 ) -> tuple[nn.Module, History]:
-    """Train with the paper's optimiser on ``data``, augmenting every mini-batch on the fly.
+    """Train with the paper's optimiser on ``data`` (:func:`~.loop.train`), augmenting every
+    mini-batch on the fly.
 
-    The inputs are the images in [0, 1] minus the training set's mean image (the paper subtracts
-    it before cropping); each step takes random patches and flips (``crops_flips``) or the centre
-    patch, then adds the PCA colour shift (``lighting``). The model is built after
-    ``torch.manual_seed(config.seed)``; batch order and augmentation have their own generators
-    seeded from ``config.seed``, so runs that differ only in augmentation see the same batches.
-    Per epoch, the errors are on the centre patches (train set in eval mode, and test set).
+    The inputs are the images minus the training set's mean image (the paper subtracts it before
+    cropping), prepared as ``config.preprocess`` says (the experiments here: :data:`PREPROCESS`).
+    Each step takes random patches and flips (``crops_flips``) or the centre patch, then adds the
+    PCA colour shift (``lighting``, in the inputs' units). Runs that differ only in augmentation
+    start from the same weights and see the same batches. Per epoch, the errors are measured on
+    the centre patches (train set in eval mode, and test set).
     """
-    with fixed_threads(config.threads):
-        torch.manual_seed(config.seed)
-        model = make_model()
-        train_x, test_x = data.inputs()
-        order_rng = torch.Generator().manual_seed(config.seed)
-        augment_rng = torch.Generator().manual_seed(config.seed + 1)
-        decay, no_decay = [], []
-        for p in model.parameters():
-            (decay if p.dim() > 1 else no_decay).append(p)
-        opt = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay},
-                               {"params": no_decay, "weight_decay": 0.0}],
-                              lr=config.lr, momentum=config.momentum)
-        hist = History(label=label, parameters=sum(p.numel() for p in model.parameters()))
-        for _ in range(config.epochs):
-            model.train()
-            order = torch.randperm(len(train_x), generator=order_rng)
-            loss_sum, wrong = 0.0, 0
-            start = time.perf_counter()
-            for i in range(0, len(order), config.batch_size):
-                idx = order[i:i + config.batch_size]
-                xb = train_x[idx]
-                xb = random_crop_flip(xb, crop, augment_rng) if crops_flips else center_crop(xb, crop)
-                if lighting is not None:
-                    xb = lighting(xb, augment_rng)
-                logits = model(xb)
-                loss = nn.functional.cross_entropy(logits, data.train_y[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                loss_sum += float(loss.detach()) * len(idx)
-                wrong += int((logits.argmax(1) != data.train_y[idx]).sum())
-            hist.epoch_seconds.append(time.perf_counter() - start)
-            hist.train_loss.append(loss_sum / len(order))
-            hist.running_error.append(wrong / len(order))
-            hist.train_error.append(float(errors_per_image(model, train_x, data.train_y, crop)
-                                          .double().mean()))
-            hist.test_error.append(float(errors_per_image(model, test_x, data.test_y, crop)
-                                         .double().mean()))
-        model.eval()
-        return model, hist
+
+    def augment(xb: Tensor, generator: torch.Generator) -> Tensor:
+        xb = random_crop_flip(xb, crop, generator) if crops_flips else center_crop(xb, crop)
+        return lighting(xb, generator) if lighting is not None else xb
+
+    return train(make_model, data, config, label, progress, augment=augment,
+                 view=lambda x: center_crop(x, crop))
 
 
 def augmentation_experiment(
@@ -149,14 +126,16 @@ def augmentation_experiment(
     n_test: int = 1000,
     image_size: int = 72,
     crop: int = 64,
-    epochs: int = 30,
+    epochs: int = 90,
     batch_size: int = 32,
     lr: float = 0.01,
+    lr_drops: tuple[int, ...] = (60, 80),
     weight_decay: float = 5e-4,
     seed: int = 0,
     pca_std: float = 0.1,
     arms: tuple[str, ...] = tuple(ARMS),
     data: TensorData | None = None,
+    progress: bool = False,
 ) -> dict:
     """Train one small AlexNet per arm of :data:`ARMS` and measure centre and 10-patch errors.
 
@@ -167,25 +146,30 @@ def augmentation_experiment(
     """
     data = data or builtin_data(n_train, n_test, image_size, seed)
     values, vectors = rgb_covariance_eig(data.train_x.float().div(255))
+    std = channel_std(data)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, momentum=0.9,
-                         weight_decay=weight_decay, seed=seed)
+                         weight_decay=weight_decay, seed=seed, preprocess=PREPROCESS,
+                         lr_drops=tuple(lr_drops))
     result: dict = {
         "config": dict(n_train=len(data.train_x), n_test=len(data.test_x), image_size=image_size,
                        crop=crop, epochs=epochs, batch_size=batch_size, lr=lr,
-                       weight_decay=weight_decay, seed=seed, pca_std=pca_std,
-                       model=dict(small_alexnet(crop).config)),
+                       lr_drops=list(lr_drops), weight_decay=weight_decay, seed=seed, pca_std=pca_std,
+                       init="he", preprocess=PREPROCESS, model=dict(small_alexnet(crop).config)),
         "data": data.description,
+        "channel_std": std.tolist(),
         "eigenvalues": values.tolist(),
         "eigenvectors": vectors.tolist(),
         "arms": {},
     }
-    _, test_x = data.inputs()
+    _, test_x = data.inputs(PREPROCESS)
     wrong: dict[str, dict[str, Tensor]] = {}
     for name in arms:
         crops_flips, pca = ARMS[name]
-        lighting = PCALighting(values, vectors, std=pca_std) if pca else None
+        # The paper's shift in [0, 1] units, expressed in the standardised inputs' units.
+        lighting = PCALighting(values, vectors / std[:, None], std=pca_std) if pca else None
         model, hist = train_augmented(lambda: small_alexnet(crop), data, crop, config,
-                                      crops_flips=crops_flips, lighting=lighting, label=name)
+                                      crops_flips=crops_flips, lighting=lighting, label=name,
+                                      progress=progress)
         with fixed_threads(config.threads):
             centre = errors_per_image(model, test_x, data.test_y, crop)
             ten = errors_per_image(model, test_x, data.test_y, crop, ten=True)
@@ -226,8 +210,8 @@ def augmentation_records(result: dict, command: str = COMMAND) -> list[Record]:
     arms = result["arms"]
     cmp = result["comparisons"]
     scale = (f"{result['data']}; random {cfg['crop']}x{cfg['crop']} patches of "
-             f"{cfg['image_size']}x{cfg['image_size']}; small AlexNet (width 0.25, fc 256), "
-             f"{cfg['epochs']} epochs, seed {cfg['seed']}, CPU")
+             f"{cfg['image_size']}x{cfg['image_size']}; small AlexNet (width 0.25, fc 256, He init, "
+             f"standardised inputs), {cfg['epochs']} epochs, seed {cfg['seed']}, CPU")
     commit = git_commit()
     common = dict(scale=scale, experiment="augmentation", notebook=NOTEBOOK, command=command,
                   commit=commit)
@@ -286,18 +270,38 @@ def augmentation_records(result: dict, command: str = COMMAND) -> list[Record]:
     return records
 
 
+def _drops(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated epochs, e.g. 60,80; got {text!r}") from None
+
+
+def experiment_parser(description: str) -> argparse.ArgumentParser:
+    """The flags the augmentation and two-column experiments share (their book presets as
+    defaults)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--epochs", type=int, default=90, help="passes over the training set (90)")
+    parser.add_argument("--lr-drops", type=_drops, default=(60, 80), metavar="E1,E2",
+                        help="epochs after which the learning rate is divided by 10 (60,80; "
+                             "'' for none)")
+    parser.add_argument("--n-train", type=int, default=2000, help="built-in training images (2000)")
+    parser.add_argument("--n-test", type=int, default=1000, help="built-in test images (1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data, weights and batches")
+    parser.add_argument("--out", default=str(RESULTS_DIR),
+                        help="folder for the JSON result (default: the book's book/results)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no progress bar")
+    return parser
+
+
 def run(argv: list[str] | None = None) -> None:
     """Command line: run the experiment and save its result and records as JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--n-train", type=int, default=2000)
-    parser.add_argument("--n-test", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(RESULTS_DIR))
     argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
+    args = experiment_parser(__doc__.split("\n")[0]).parse_args(argv)
     result = augmentation_experiment(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
-                                     seed=args.seed)
+                                     lr_drops=args.lr_drops, seed=args.seed, progress=args.progress)
     records = augmentation_records(result, command=" ".join([COMMAND, *argv]))
     path = save_result(result_path(args.out, "augmentation"), "augmentation", "builtin",
                        result["config"], result, records)

@@ -10,8 +10,9 @@ on one GPU. The two-GPU net takes slightly less time to train than the one-GPU n
 the one-GPU net keeps the full number of kernels in the last convolutional layer (and the same
 fully-connected layers), so that the two nets have about the same number of parameters.
 
-Both nets here are the book's small AlexNet (``width=0.25``, fc layers of 256): the two-column one
-with ``groups=2``, the one-column one with ``channels=(48, 128, 192, 192, 256)`` and
+Both nets here are the book's small AlexNet (``width=0.25``, fc layers of 256, He-initialised,
+standardised inputs, as in the augmentation experiment): the two-column one with ``groups=2``
+(each column's LRN on its own maps), the one-column one with ``channels=(48, 128, 192, 192, 256)`` and
 ``groups=1``. They are trained with the same seed, batches and optimiser on centre patches of the
 built-in dataset, and compared on the same test images (paired standard error). conv1's trained
 filters are kept, to see whether the two columns specialise as the paper's did (Figure 3: one
@@ -20,16 +21,22 @@ column's kernels "largely color-agnostic", the other's "largely color-specific")
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
 
 from ..model import AlexNet
-from .augmentation import errors_per_image, paired_difference, small_alexnet, train_augmented
+from .augmentation import (
+    PREPROCESS,
+    errors_per_image,
+    experiment_parser,
+    paired_difference,
+    small_alexnet,
+    train_augmented,
+)
 from .datasets import builtin_data
 from .loop import TensorData, TrainConfig, fixed_threads
-from .records import RESULTS_DIR, Record, git_commit, result_path, save_result
+from .records import Record, git_commit, result_path, save_result
 
 __all__ = ["ARMS", "half_kernel_alexnet", "colourfulness", "columns_experiment", "columns_records",
            "run"]
@@ -43,9 +50,9 @@ ARMS = ("two columns", "one column, half kernels")
 def half_kernel_alexnet(crop: int = 64, width: float = 0.25, hidden: int = 256,
                         num_classes: int = 10) -> AlexNet:
     """The paper's one-GPU comparison net at the book's scale: half the kernels in conv1-conv4,
-    all of conv5's, one column."""
-    return AlexNet(num_classes, width=width, hidden=hidden, input_size=crop, init="torch",
-                   channels=HALF_KERNELS, groups=1)
+    all of conv5's, one column (He-initialised like :func:`small_alexnet`)."""
+    return small_alexnet(crop, width, hidden, num_classes=num_classes, channels=HALF_KERNELS,
+                         groups=1)
 
 
 def colourfulness(weight: torch.Tensor) -> torch.Tensor:
@@ -61,9 +68,10 @@ def colourfulness(weight: torch.Tensor) -> torch.Tensor:
 
 
 def columns_experiment(n_train: int = 2000, n_test: int = 1000, image_size: int = 72,
-                       crop: int = 64, epochs: int = 30, batch_size: int = 32, lr: float = 0.01,
-                       weight_decay: float = 5e-4, seed: int = 0,
-                       data: TensorData | None = None) -> dict:
+                       crop: int = 64, epochs: int = 90, batch_size: int = 32, lr: float = 0.01,
+                       lr_drops: tuple[int, ...] = (60, 80), weight_decay: float = 5e-4,
+                       seed: int = 0, data: TensorData | None = None,
+                       progress: bool = False) -> dict:
     """Train the two-column and the half-kernel one-column net; measure errors, time and conv1.
 
     Returns a JSON-ready dict: configuration, per net its parameter count, history, centre-patch
@@ -72,21 +80,25 @@ def columns_experiment(n_train: int = 2000, n_test: int = 1000, image_size: int 
     """
     data = data or builtin_data(n_train, n_test, image_size, seed)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, momentum=0.9,
-                         weight_decay=weight_decay, seed=seed)
+                         weight_decay=weight_decay, seed=seed, preprocess=PREPROCESS,
+                         lr_drops=tuple(lr_drops))
     makers = {ARMS[0]: lambda: small_alexnet(crop), ARMS[1]: lambda: half_kernel_alexnet(crop)}
     result: dict = {
         "config": dict(n_train=len(data.train_x), n_test=len(data.test_x), image_size=image_size,
                        crop=crop, epochs=epochs, batch_size=batch_size, lr=lr,
-                       weight_decay=weight_decay, seed=seed),
+                       lr_drops=list(lr_drops), weight_decay=weight_decay, seed=seed, init="he",
+                       preprocess=PREPROCESS, augment="crops+flips"),
         "data": data.description,
         "nets": {},
     }
-    _, test_x = data.inputs()
+    _, test_x = data.inputs(PREPROCESS)
     wrong = {}
     for name, make in makers.items():
         torch.manual_seed(seed)
         initial = make().features.conv1.weight.detach().clone()
-        model, hist = train_augmented(make, data, crop, config, crops_flips=False, label=name)
+        # Both trained with random crops and flips, as the paper's nets were.
+        model, hist = train_augmented(make, data, crop, config, crops_flips=True, label=name,
+                                      progress=progress)
         with fixed_threads(config.threads):
             wrong[name] = errors_per_image(model, test_x, data.test_y, crop)
         w = model.features.conv1.weight.detach()
@@ -151,13 +163,9 @@ def columns_records(result: dict, command: str = COMMAND) -> list[Record]:
 def run(argv: list[str] | None = None) -> None:
     """Command line: run the experiment and save its result and records as JSON."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--n-train", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(RESULTS_DIR))
-    args = parser.parse_args(argv)
-    result = columns_experiment(n_train=args.n_train, epochs=args.epochs, seed=args.seed)
+    args = experiment_parser(__doc__.split("\n")[0]).parse_args(argv)
+    result = columns_experiment(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
+                                lr_drops=args.lr_drops, seed=args.seed, progress=args.progress)
     records = columns_records(result, command=" ".join([COMMAND, *argv]))
     path = save_result(result_path(args.out, "columns"), "columns", "builtin", result["config"],
                        result, records)

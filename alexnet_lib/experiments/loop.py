@@ -100,7 +100,7 @@ class TrainConfig:
     Args:
         epochs: passes over the training set.
         batch_size: images per step (the paper: 128).
-        lr: learning rate (the paper: 0.01), constant here.
+        lr: learning rate (the paper: 0.01), constant unless ``lr_drops`` says otherwise.
         momentum: the paper's 0.9.
         weight_decay: the paper's 5e-4; 0 turns it off (Figure 1 used no regularisation).
         seed: seeds the weights (built after ``torch.manual_seed(seed)``), the batch order and
@@ -113,6 +113,8 @@ class TrainConfig:
             each epoch; if False, ``train_error`` is the running error of the epoch's
             mini-batches (free, and what the original code printed; the same thing up to the
             drift within an epoch for a network without dropout or BatchNorm).
+        lr_drops: epochs after which the learning rate is divided by 10 (the paper divided it
+            three times, "when the validation error rate stopped improving"); empty: constant.
     """
 
     epochs: int = 10
@@ -124,6 +126,7 @@ class TrainConfig:
     threads: int | None = 2
     preprocess: str = "unit"
     eval_train: bool = True
+    lr_drops: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -197,6 +200,8 @@ def train(
     config: TrainConfig,
     label: str = "",
     progress: bool = False,
+    augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+    view: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[nn.Module, History]:
     """Build a model with ``make_model()`` under ``config.seed`` and train it on ``data``.
 
@@ -204,14 +209,20 @@ def train(
     seeding) is what makes "the same initialisation" well defined: two factories whose networks
     have the same parameter shapes get the same initial weights.
 
-    ``progress=True`` shows a tqdm bar over epochs with the latest errors.
+    ``augment(batch, generator)`` transforms every training mini-batch (random crops, flips,
+    colour shifts); its generator is seeded from ``config.seed + 1``, apart from the batch
+    order's, so runs that differ only in augmentation see the same batches in the same order.
+    ``view(images)`` is what the network sees of the images when errors are measured (e.g. the
+    centre patch). ``progress=True`` shows a tqdm bar over epochs with the latest errors.
     """
     with fixed_threads(config.threads):
         torch.manual_seed(config.seed)
         model = make_model()
         train_x, test_x = data.inputs(config.preprocess)
         train_y, test_y = data.train_y, data.test_y
+        eval_train_x, eval_test_x = (view(train_x), view(test_x)) if view else (train_x, test_x)
         order_rng = torch.Generator().manual_seed(config.seed)
+        augment_rng = torch.Generator().manual_seed(config.seed + 1)
         decay, no_decay = [], []
         for p in model.parameters():  # weight decay on weights only, as the paper's update
             (decay if p.dim() > 1 else no_decay).append(p)
@@ -224,14 +235,17 @@ def train(
             from tqdm.auto import tqdm
 
             epochs = tqdm(epochs, desc=label or "training", unit="epoch")
-        for _ in epochs:
+        for epoch in epochs:
+            for group in opt.param_groups:
+                group["lr"] = config.lr * 0.1 ** sum(epoch >= d for d in config.lr_drops)
             model.train()
             order = torch.randperm(len(train_x), generator=order_rng)
             loss_sum, wrong = 0.0, 0
             start = time.perf_counter()
             for i in range(0, len(order), config.batch_size):
                 idx = order[i:i + config.batch_size]
-                logits = model(train_x[idx])
+                xb = train_x[idx] if augment is None else augment(train_x[idx], augment_rng)
+                logits = model(xb)
                 loss = nn.functional.cross_entropy(logits, train_y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -241,9 +255,9 @@ def train(
             hist.epoch_seconds.append(time.perf_counter() - start)
             hist.train_loss.append(loss_sum / len(order))
             hist.running_error.append(wrong / len(order))
-            hist.train_error.append(evaluate(model, train_x, train_y) if config.eval_train
+            hist.train_error.append(evaluate(model, eval_train_x, train_y) if config.eval_train
                                     else hist.running_error[-1])
-            hist.test_error.append(evaluate(model, test_x, test_y))
+            hist.test_error.append(evaluate(model, eval_test_x, test_y))
             if progress:
                 epochs.set_postfix(train=f"{hist.train_error[-1]:.3f}",
                                    test=f"{hist.test_error[-1]:.3f}")

@@ -55,11 +55,11 @@ class PoolingConfig(ExperimentConfig):
 
 def small_alexnet(image_size: int, width: float, hidden: int, init: str = "he",
                   **switches: Any) -> AlexNet:
-    """A CPU-sized ``AlexNet`` for 10 classes: ``width`` times the paper's kernels, ``hidden`` units
-    in fc6/fc7, ``init`` one of AlexNet's schemes or ``"he"`` (PyTorch's layers re-initialised
-    by :func:`~alexnet_lib.experiments.nets.initialise`); ``switches`` are AlexNet's other
-    arguments (``pooling``, ``lrn``, ``dropout``, ...)."""
-    kwargs = dict(num_classes=10, width=width, hidden=hidden, input_size=image_size, **switches)
+    """A CPU-sized ``AlexNet``: ``width`` times the paper's kernels, ``hidden`` units in
+    fc6/fc7, ``init`` one of AlexNet's schemes or ``"he"`` (PyTorch's layers re-initialised by
+    :func:`~alexnet_lib.experiments.nets.initialise`); ``switches`` are AlexNet's other arguments
+    (``pooling``, ``lrn``, ``dropout``, ...; ``num_classes`` is 10 unless given)."""
+    kwargs = dict(num_classes=10, width=width, hidden=hidden, input_size=image_size) | switches
     if init == "he":
         return initialise(AlexNet(**kwargs, init="torch"), "he")
     return AlexNet(**kwargs, init=init)
