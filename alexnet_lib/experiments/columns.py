@@ -12,9 +12,10 @@ fully-connected layers), so that the two nets have about the same number of para
 
 Both nets here are the book's small AlexNet (``width=0.25``, fc layers of 256, He-initialised,
 standardised inputs, as in the augmentation experiment): the two-column one with ``groups=2``
-(each column's LRN on its own maps), the one-column one with ``channels=(48, 128, 192, 192, 256)`` and
-``groups=1``. They are trained with the same seed, batches and optimiser on centre patches of the
-built-in dataset, and compared on the same test images (paired standard error). conv1's trained
+(each column's LRN on its own maps), the one-column one with ``channels=(48, 128, 192, 192,
+256)`` and ``groups=1``. They are trained with the same seed, batches, optimiser and random crops
+and flips (as the paper's nets were) on the built-in dataset, and compared on the centre patches
+of the same test images (paired standard error). conv1's trained
 filters are kept, to see whether the two columns specialise as the paper's did (Figure 3: one
 column's kernels "largely color-agnostic", the other's "largely color-specific").
 """
@@ -127,8 +128,9 @@ def columns_records(result: dict, command: str = COMMAND) -> list[Record]:
     cfg = result["config"]
     two, one = result["nets"][ARMS[0]], result["nets"][ARMS[1]]
     cmp = result["comparison"]
-    scale = (f"{result['data']}; centre {cfg['crop']}x{cfg['crop']} patches; small AlexNets "
-             f"(width 0.25, fc 256: {two['parameters']:,} vs {one['parameters']:,} parameters), "
+    scale = (f"{result['data']}; trained on random {cfg['crop']}x{cfg['crop']} patches and flips, "
+             f"tested on the centre patch; small AlexNets (width 0.25, fc 256, He init, "
+             f"standardised inputs: {two['parameters']:,} vs {one['parameters']:,} parameters), "
              f"{cfg['epochs']} epochs, seed {cfg['seed']}, CPU")
     common = dict(scale=scale, experiment="columns", notebook=NOTEBOOK, command=command,
                   commit=git_commit())
