@@ -437,22 +437,13 @@ class DatasetStatistics(MeanImage):
             raise ValueError("these statistics have no RGB PCA; use compute_dataset_statistics")
         return PCALighting(self.rgb_eigenvalues, self.rgb_eigenvectors, std, magnitude)
 
-    def save(self, path: str | Path) -> Path:
-        """Write one compressed ``.npz`` with the mean image and the RGB PCA."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        extra = {}
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The mean image's arrays plus the RGB PCA (when known): one ``.npz`` with both."""
+        arrays = super()._arrays()
         if self.rgb_eigenvalues is not None and self.rgb_eigenvectors is not None:
-            extra = dict(rgb_eigenvalues=np.asarray(self.rgb_eigenvalues, dtype=np.float64),
-                         rgb_eigenvectors=np.asarray(self.rgb_eigenvectors, dtype=np.float64))
-        with open(path, "wb") as f:
-            np.savez_compressed(
-                f, image=self.image.astype(np.float32),
-                channel_mean=self.channel_mean.astype(np.float32),
-                channel_std=self.channel_std.astype(np.float32), count=np.int64(self.count),
-                meta_keys=np.array(list(self.meta), dtype=str),
-                meta_values=np.array(list(self.meta.values()), dtype=str), **extra)
-        return path
+            arrays.update(rgb_eigenvalues=np.asarray(self.rgb_eigenvalues, dtype=np.float64),
+                          rgb_eigenvectors=np.asarray(self.rgb_eigenvectors, dtype=np.float64))
+        return arrays
 
     @classmethod
     def load(cls, path: str | Path) -> DatasetStatistics:

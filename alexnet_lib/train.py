@@ -601,8 +601,8 @@ def _environment(argv: list[str], info: DistInfo) -> dict[str, Any]:
             status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                     cwd=root, text=True, capture_output=True, check=True).stdout
             env["git_dirty"] = bool(status.strip())
-        except (OSError, subprocess.CalledProcessError):
-            pass
+        except (OSError, subprocess.CalledProcessError) as err:  # no git binary, or not a checkout
+            env["git_error"] = f"{type(err).__name__}: {err}"  # commit/dirty stay None, and say why
     return env
 
 

@@ -82,3 +82,21 @@ def test_experiment_command_line_flags():
     assert experiment_parser("x").parse_args(["--lr-drops", ""]).lr_drops == ()
     with pytest.raises(SystemExit):
         experiment_parser("x").parse_args(["--lr-drops", "sixty"])
+
+
+def test_pca_lighting_leaves_the_crops_and_flips_as_they_were():
+    """The colour shifts have their own generator: a zero shift gives exactly the crops+flips run."""
+    from alexnet_lib.augment import PCALighting
+    from alexnet_lib.experiments.augmentation import small_alexnet, train_augmented
+    from alexnet_lib.experiments.datasets import builtin_data
+    from alexnet_lib.experiments.loop import TrainConfig
+
+    data = builtin_data(24, 8, 72, 0)
+    cfg = TrainConfig(epochs=1, batch_size=12, preprocess="standardize")
+    zero = PCALighting(torch.ones(3), torch.eye(3), std=0.0)
+    _, plain = train_augmented(lambda: small_alexnet(64, hidden=16), data, 64, cfg)
+    _, shifted0 = train_augmented(lambda: small_alexnet(64, hidden=16), data, 64, cfg, lighting=zero)
+    _, shifted = train_augmented(lambda: small_alexnet(64, hidden=16), data, 64, cfg,
+                                 lighting=PCALighting(torch.ones(3), torch.eye(3), std=0.5))
+    assert shifted0.train_loss == plain.train_loss and shifted0.test_error == plain.test_error
+    assert shifted.train_loss != plain.train_loss

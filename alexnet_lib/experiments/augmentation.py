@@ -109,13 +109,18 @@ def train_augmented(
     cropping), prepared as ``config.preprocess`` says (the experiments here: :data:`PREPROCESS`).
     Each step takes random patches and flips (``crops_flips``) or the centre patch, then adds the
     PCA colour shift (``lighting``, in the inputs' units). Runs that differ only in augmentation
-    start from the same weights and see the same batches. Per epoch, the errors are measured on
-    the centre patches (train set in eval mode, and test set).
+    start from the same weights and see the same batches; with and without ``lighting`` they
+    also get the same crops and flips (the shifts have their own generator). Per epoch, the
+    errors are measured on the centre patches (train set in eval mode, and test set).
     """
+
+    # The colour shifts draw from a generator of their own, so that adding PCA lighting leaves
+    # every crop and flip as it was: two arms then differ in the shift alone.
+    light_rng = torch.Generator().manual_seed(config.seed + 2)
 
     def augment(xb: Tensor, generator: torch.Generator) -> Tensor:
         xb = random_crop_flip(xb, crop, generator) if crops_flips else center_crop(xb, crop)
-        return lighting(xb, generator) if lighting is not None else xb
+        return lighting(xb, light_rng) if lighting is not None else xb
 
     return train(make_model, data, config, label, progress, augment=augment,
                  view=lambda x: center_crop(x, crop))
