@@ -144,7 +144,7 @@ def _is_local(url: str) -> bool:
 
 
 @pytest.mark.parametrize("docname", PAGES)
-def test_page_renders_offline(docname: str, browser, server: str) -> None:
+def test_page_renders_offline(docname: str, browser, server: str, book_html: Path) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     # Offline for real: anything not served by the test server is aborted (and reported below).
     context.route(lambda url: not _is_local(url), lambda route: route.abort("internetdisconnected"))
@@ -181,6 +181,26 @@ def test_page_renders_offline(docname: str, browser, server: str) -> None:
                        })""", arg=WIDGET_VIEW, timeout=15_000)
             except PlaywrightTimeoutError:
                 problems.append("widgets not rendered within 15 s")
+            # Every web font the page's CSS declares must exist, loaded yet or not: the widget CSS
+            # is injected by whichever module loads first, so check the declarations, not luck.
+            font_urls = page.evaluate("""() => {
+                const urls = new Set();
+                for (const sheet of document.styleSheets) {
+                    let rules;
+                    try { rules = sheet.cssRules; } catch (e) { continue; }
+                    for (const rule of rules) {
+                        if (!(rule instanceof CSSFontFaceRule)) continue;
+                        const src = rule.style.getPropertyValue('src');
+                        for (const m of src.matchAll(/url\\("?([^")]+\\.woff2)"?\\)/g)) {
+                            urls.add(new URL(m[1], sheet.href || document.baseURI).href);
+                        }
+                    }
+                }
+                return Array.from(urls);
+            }""")
+            for url in font_urls:
+                if not (book_html / urlsplit(url).path.lstrip("/")).is_file():
+                    problems.append(f"declared font missing: {url}")
         has_math = page.locator(".math").count() > 0
         mathjax_ran = page.evaluate("""async () => {
             const mj = window.MathJax;

@@ -2,8 +2,9 @@
  * is set by nb_ipywidgets_js in _config.yml). Two fixes, both checked by tests/test_browser.py:
  *
  * 1. Fonts. embed-amd.js defines its modules by name, so require.js gives them URLs relative to
- *    the page ("book/@jupyter-widgets/html-manager/dist/...") and the widget CSS looks for its
- *    Font Awesome files there (404). Point that module path at _static/html-manager, where they are.
+ *    the page ("book/@jupyter-widgets/controls.js", ".../html-manager/dist/...") and the widget CSS
+ *    looks for its Font Awesome files there (404). Point those module paths at _static/html-manager,
+ *    where they are.
  *
  * 2. MathJax. ipywidgets' controls typeset every widget label with the MathJax 2 API,
  *    MathJax.Hub.Queue(["Typeset", MathJax.Hub, element]). The book loads MathJax 3, which has no
@@ -14,7 +15,16 @@
 (function () {
   "use strict";
   var here = document.currentScript.src.replace(/[^/]*$/, ""); // .../_static/
-  window.require.config({ paths: { "@jupyter-widgets/html-manager/dist": here + "html-manager" } });
+  // Each module of embed-amd.js takes webpack's public path (where its CSS finds the fonts) from
+  // the folder of its require.js URL. Without a path, "@jupyter-widgets/controls" is
+  // "book/@jupyter-widgets/controls.js", so whichever module injected the Font Awesome CSS first
+  // decided whether the fonts loaded (a race: some page loads 404'd). Map every one of them
+  // into _static/html-manager/, where the fonts are.
+  var paths = { "@jupyter-widgets/html-manager/dist": here + "html-manager" };
+  ["base", "base7", "controls", "controls7", "html-manager"].forEach(function (name) {
+    paths["@jupyter-widgets/" + name] = here + "html-manager/" + name;
+  });
+  window.require.config({ paths: paths });
 
   function typeset(element) {
     var mathjax = window.MathJax;
