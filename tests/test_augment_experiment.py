@@ -100,3 +100,22 @@ def test_pca_lighting_leaves_the_crops_and_flips_as_they_were():
                                  lighting=PCALighting(torch.ones(3), torch.eye(3), std=0.5))
     assert shifted0.train_loss == plain.train_loss and shifted0.test_error == plain.test_error
     assert shifted.train_loss != plain.train_loss
+
+
+def test_umbrella_command_runs_the_augmentation_experiment(tmp_path, capsys):
+    """`python -m alexnet_lib.experiments augmentation ...` runs it, writing under --out."""
+    import json
+
+    import pytest
+
+    from alexnet_lib.experiments.__main__ import main
+
+    out = tmp_path / "res"
+    assert main(["augmentation", "--epochs", "1", "--n-train", "20", "--n-test", "10",
+                 "--out", str(out), "--no-progress"]) == 0
+    saved = json.loads((out / "augmentation.json").read_text())
+    assert saved["config"]["epochs"] == 1 and len(saved["records"]) == 3
+    assert "wrote" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["columns", "--epochs", "0"])
+    assert exit_info.value.code == 2

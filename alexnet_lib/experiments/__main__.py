@@ -6,6 +6,8 @@ gives the command that produced its numbers.
     python -m alexnet_lib.experiments relu_tanh --dataset builtin --out book/results
     python -m alexnet_lib.experiments lrn --dataset cifar10 --data data/cifar10 --epochs 60
     python -m alexnet_lib.experiments NAME --help     # every flag of one experiment
+    python -m alexnet_lib.experiments augmentation --out runs/aug   # the chapters' other two
+
 
 With no flags an experiment runs exactly the chapter's configuration (its *book preset*), so the
 numbers it writes are the chapter's numbers; ``--dataset cifar10`` switches to a bigger preset
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import dropout, lrn, pooling, relu_tanh
+from . import augmentation, columns, dropout, lrn, pooling, relu_tanh
 from .common import ExperimentConfig
 from .records import git_commit, result_path, save_result
 
@@ -39,6 +41,9 @@ EXPERIMENTS: dict[str, tuple[types.ModuleType, type[ExperimentConfig]]] = {
     "dropout": (dropout, dropout.DropoutConfig),
 }
 """Experiment name -> (module with ``run`` and ``records``, configuration class)."""
+
+DELEGATED: dict[str, types.ModuleType] = {"augmentation": augmentation, "columns": columns}
+"""Experiments with a command line of their own (built-in data only), run from here too."""
 
 SKIP = {"relu_tanh": {"lr"}}  # fields an experiment does not use (relu_tanh has a grid, lrs)
 DATASETS = ("builtin", "cifar10")
@@ -98,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "book's records live in book/results)")
         p.add_argument("--progress", action="store_true", help="show a progress bar per run")
         p.add_argument("--no-plot", action="store_true", help="write the JSON only")
+    for name, module in DELEGATED.items():
+        doc = " ".join((module.__doc__ or "").strip().split("\n\n")[0].split())  # first paragraph
+        sub.add_parser(name, help=f"{doc} (built-in data; `{name} --help` for its flags)",
+                       add_help=False)
     return parser
 
 
@@ -113,6 +122,12 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for bad flags or missing data)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        rest = argv[1:]
+        if not any(a == "--out" or a.startswith("--out=") for a in rest):
+            rest += ["--out", "runs/experiments"]  # as for the others: the book's records stay
+        DELEGATED[argv[0]].run(rest, prog=f"python -m alexnet_lib.experiments {argv[0]}")
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     module, _ = EXPERIMENTS[args.experiment]

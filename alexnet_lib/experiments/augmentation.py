@@ -283,16 +283,25 @@ def _drops(text: str) -> tuple[int, ...]:
             f"expected comma-separated epochs, e.g. 60,80; got {text!r}") from None
 
 
-def experiment_parser(description: str) -> argparse.ArgumentParser:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def experiment_parser(description: str, prog: str | None = None) -> argparse.ArgumentParser:
     """The flags the augmentation and two-column experiments share (their book presets as
     defaults)."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--epochs", type=int, default=90, help="passes over the training set (90)")
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--epochs", type=_positive, default=90,
+                        help="passes over the training set (90)")
     parser.add_argument("--lr-drops", type=_drops, default=(60, 80), metavar="E1,E2",
                         help="epochs after which the learning rate is divided by 10 (60,80; "
                              "'' for none)")
-    parser.add_argument("--n-train", type=int, default=2000, help="built-in training images (2000)")
-    parser.add_argument("--n-test", type=int, default=1000, help="built-in test images (1000)")
+    parser.add_argument("--n-train", type=_positive, default=2000,
+                        help="built-in training images (2000)")
+    parser.add_argument("--n-test", type=_positive, default=1000, help="built-in test images (1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data, weights and batches")
     parser.add_argument("--out", default=str(RESULTS_DIR),
                         help="folder for the JSON result (default: the book's book/results)")
@@ -301,10 +310,10 @@ def experiment_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None, prog: str | None = None) -> None:
     """Command line: run the experiment and save its result and records as JSON."""
     argv = sys.argv[1:] if argv is None else argv
-    args = experiment_parser(__doc__.split("\n")[0]).parse_args(argv)
+    args = experiment_parser(__doc__.split("\n")[0], prog).parse_args(argv)
     result = augmentation_experiment(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
                                      lr_drops=args.lr_drops, seed=args.seed, progress=args.progress)
     records = augmentation_records(result, command=" ".join([COMMAND, *argv]))

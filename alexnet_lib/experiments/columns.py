@@ -162,10 +162,10 @@ def columns_records(result: dict, command: str = COMMAND) -> list[Record]:
     ]
 
 
-def run(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None, prog: str | None = None) -> None:
     """Command line: run the experiment and save its result and records as JSON."""
     argv = sys.argv[1:] if argv is None else argv
-    args = experiment_parser(__doc__.split("\n")[0]).parse_args(argv)
+    args = experiment_parser(__doc__.split("\n")[0], prog).parse_args(argv)
     result = columns_experiment(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
                                 lr_drops=args.lr_drops, seed=args.seed, progress=args.progress)
     records = columns_records(result, command=" ".join([COMMAND, *argv]))
