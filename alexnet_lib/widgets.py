@@ -14,6 +14,14 @@ __all__ = ["architecture_explorer", "augmentation_explorer", "communication_expl
            "scorecard_explorer"]
 
 
+def _live(update, controls, children) -> W.VBox:
+    """Call ``update`` now and whenever one of ``controls`` changes; lay out ``children``."""
+    for control in controls:
+        control.observe(update, names="value")
+    update()
+    return W.VBox(children)
+
+
 def architecture_explorer() -> W.Widget:
     """Change input size, conv1 padding, pooling, columns and width; see the layer table.
 
@@ -39,10 +47,8 @@ def architecture_explorer() -> W.Widget:
                 return
             print(format_layer_table(net.layer_table()))
 
-    for w in (input_size, padding, pooling, groups, width):
-        w.observe(update, names="value")
-    update()
-    return W.VBox([W.HBox([input_size, padding]), W.HBox([pooling, groups]), width, out])
+    return _live(update, (input_size, padding, pooling, groups, width),
+                 [W.HBox([input_size, padding]), W.HBox([pooling, groups]), width, out])
 
 
 # --------------------------------------------------------------------------- data and PCA colour
@@ -99,11 +105,9 @@ def augmentation_explorer(photos: dict, eigenvalues, eigenvectors, crop: int = 2
         info.value = (f"RGB shift of this draw: ({grey}) grey levels; "
                       f"patch at ({top.value}, {left.value}){', mirrored' if flip.value else ''}")
 
-    for w in (name, top, left, flip, std, magnitude, draw):
-        w.observe(update, names="value")
-    update()
-    return W.VBox([W.HBox([name, flip]), W.HBox([top, left]), W.HBox([std, draw]), magnitude,
-                   picture, info])
+    return _live(update, (name, top, left, flip, std, magnitude, draw),
+                 [W.HBox([name, flip]), W.HBox([top, left]), W.HBox([std, draw]), magnitude, picture,
+                  info])
 
 
 def communication_explorer() -> W.Widget:
@@ -134,10 +138,7 @@ def communication_explorer() -> W.Widget:
             f"<tr><td>data parallel, ring all-reduce, sent by each of {gpus.value} GPUs</td>"
             f"<td>{per_device / 1e6:,.1f}</td></tr></table>")
 
-    for w in (batch, gpus, width):
-        w.observe(update, names="value")
-    update()
-    return W.VBox([batch, gpus, width, out])
+    return _live(update, (batch, gpus, width), [batch, gpus, width, out])
 
 
 def scorecard_explorer(rows) -> W.Widget:
@@ -166,10 +167,7 @@ def scorecard_explorer(rows) -> W.Widget:
             lines.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
         out.value = "\n".join(lines) + f"</table><p>{len(shown)} of {len(rows)} rows</p>"
 
-    for w in (status, claim):
-        w.observe(update, names="value")
-    update()
-    return W.VBox([W.HBox([status, claim]), out])
+    return _live(update, (status, claim), [W.HBox([status, claim]), out])
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,10 +230,7 @@ def activation_explorer() -> W.Widget:
                   f"ReLU {slope_relu.mean() ** depth.value:.2e} "
                   f"(ReLU: the active units pass it on unchanged)")
 
-    for w in (sigma, depth):
-        w.observe(update, names="value")
-    update()
-    return W.VBox([W.HBox([sigma, depth]), out])
+    return _live(update, (sigma, depth), [W.HBox([sigma, depth]), out])
 
 
 def lrn_explorer(maps, channels=(0, 1, 2, 3, 4, 5)) -> W.Widget:
@@ -272,10 +267,7 @@ def lrn_explorer(maps, channels=(0, 1, 2, 3, 4, 5)) -> W.Widget:
                   f"are scaled by {float(extra.mean()):.3f} on average, "
                   f"{float((extra < 0.95).float().mean()):.1%} of them by less than 0.95")
 
-    for w in (k, n, alpha, beta):
-        w.observe(update, names="value")
-    update()
-    return W.VBox([W.HBox([k, n]), W.HBox([alpha, beta]), out])
+    return _live(update, (k, n, alpha, beta), [W.HBox([k, n]), W.HBox([alpha, beta]), out])
 
 
 def pooling_explorer() -> W.Widget:
@@ -307,10 +299,7 @@ def pooling_explorer() -> W.Widget:
                   f" neighbouring windows overlap by {max(0, kernel.value - stride.value)} pixel(s); "
                   f"{size.value - covered} pixel(s) at the end are never pooled")
 
-    for w in (size, kernel, stride):
-        w.observe(update, names="value")
-    update()
-    return W.VBox([W.HBox([size, kernel, stride]), out])
+    return _live(update, (size, kernel, stride), [W.HBox([size, kernel, stride]), out])
 
 
 def dropout_explorer(activations=None) -> W.Widget:
@@ -341,7 +330,4 @@ def dropout_explorer(activations=None) -> W.Widget:
                   f"test output (1-p)*a {(keep * a).mean():.4f}; inverted training output "
                   f"{(masks * a / keep).mean():.4f} vs its test output a {a.mean():.4f}")
 
-    for w in (p, seed):
-        w.observe(update, names="value")
-    update()
-    return W.VBox([W.HBox([p, seed]), out])
+    return _live(update, (p, seed), [W.HBox([p, seed]), out])
