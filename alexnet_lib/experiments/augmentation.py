@@ -310,18 +310,27 @@ def experiment_parser(description: str, prog: str | None = None) -> argparse.Arg
     return parser
 
 
-def run(argv: list[str] | None = None, prog: str | None = None) -> None:
-    """Command line: run the experiment and save its result and records as JSON."""
+def run_command_line(name: str, description: str, command: str, experiment: Callable[..., dict],
+                     make_records: Callable[..., list[Record]], argv: list[str] | None = None,
+                     prog: str | None = None) -> None:
+    """The command line of this experiment and the two-column one: parse the flags, run
+    ``experiment``, save its result and ``make_records``' records as ``OUT/<name>.json``."""
     argv = sys.argv[1:] if argv is None else argv
-    args = experiment_parser(__doc__.split("\n")[0], prog).parse_args(argv)
-    result = augmentation_experiment(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
-                                     lr_drops=args.lr_drops, seed=args.seed, progress=args.progress)
-    records = augmentation_records(result, command=" ".join([COMMAND, *argv]))
-    path = save_result(result_path(args.out, "augmentation"), "augmentation", "builtin",
-                       result["config"], result, records)
+    args = experiment_parser(description, prog or command).parse_args(argv)
+    result = experiment(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
+                        lr_drops=args.lr_drops, seed=args.seed, progress=args.progress)
+    records = make_records(result, command=" ".join([command, *argv]))
+    path = save_result(result_path(args.out, name), name, "builtin", result["config"], result,
+                       records)
     for r in records:
         print(f"claim {r.claim}: {r.status}: {r.ours}")
     print(f"wrote {path}")
+
+
+def run(argv: list[str] | None = None, prog: str | None = None) -> None:
+    """Command line: run the experiment and save its result and records as JSON."""
+    run_command_line("augmentation", __doc__.split("\n")[0], COMMAND, augmentation_experiment,
+                     augmentation_records, argv, prog)
 
 
 if __name__ == "__main__":

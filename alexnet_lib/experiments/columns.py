@@ -22,22 +22,20 @@ column's kernels "largely color-agnostic", the other's "largely color-specific")
 
 from __future__ import annotations
 
-import sys
-
 import torch
 
 from ..model import AlexNet
 from .augmentation import (
     PREPROCESS,
     errors_per_image,
-    experiment_parser,
     paired_difference,
+    run_command_line,
     small_alexnet,
     train_augmented,
 )
 from .datasets import builtin_data
 from .loop import TensorData, TrainConfig, fixed_threads
-from .records import Record, git_commit, result_path, save_result
+from .records import Record, git_commit
 
 __all__ = ["ARMS", "half_kernel_alexnet", "colourfulness", "columns_experiment", "columns_records",
            "run"]
@@ -164,16 +162,8 @@ def columns_records(result: dict, command: str = COMMAND) -> list[Record]:
 
 def run(argv: list[str] | None = None, prog: str | None = None) -> None:
     """Command line: run the experiment and save its result and records as JSON."""
-    argv = sys.argv[1:] if argv is None else argv
-    args = experiment_parser(__doc__.split("\n")[0], prog).parse_args(argv)
-    result = columns_experiment(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs,
-                                lr_drops=args.lr_drops, seed=args.seed, progress=args.progress)
-    records = columns_records(result, command=" ".join([COMMAND, *argv]))
-    path = save_result(result_path(args.out, "columns"), "columns", "builtin", result["config"],
-                       result, records)
-    for r in records:
-        print(f"claim {r.claim}: {r.status}: {r.ours}")
-    print(f"wrote {path}")
+    run_command_line("columns", " ".join(__doc__.split("\n")[:2]), COMMAND, columns_experiment,
+                     columns_records, argv, prog)
 
 
 if __name__ == "__main__":
