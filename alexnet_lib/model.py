@@ -107,6 +107,10 @@ class AlexNet(nn.Module):
         hidden: units in fc6 and fc7 (4096 in the paper).
         input_size: side of the square input, used to size fc6 (224 in the paper).
         conv1_padding: padding of conv1 (2 makes 224 -> 55; use 0 with 227 inputs like Caffe).
+        remove: middle conv layers to leave out, ``"conv3"`` and/or ``"conv4"`` (Section 3.5:
+            "removing any of the middle layers results in a loss of about 2% for the top-1
+            performance"). The next conv layer then reads the maps the removed one would have;
+            without conv3 the columns never meet before fc6.
         init: ``"paper"`` (weights N(0, 0.01); bias 1 in conv2/4/5, fc6, fc7, else 0),
             ``"caffe"`` (bvlc_alexnet: bias 0.1 where the paper has 1, fc6/fc7 weights
             N(0, 0.005)) or ``"torch"`` (PyTorch's default Kaiming-uniform, for small
@@ -128,6 +132,7 @@ class AlexNet(nn.Module):
         hidden: int = PAPER_HIDDEN,
         input_size: int = 224,
         conv1_padding: int = 2,
+        remove: Sequence[str] = (),
         init: Init = "paper",
     ) -> None:
         super().__init__()
@@ -139,6 +144,9 @@ class AlexNet(nn.Module):
             raise ValueError(f"width must be positive, got {width}")
         if lrn is not None and lrn not in LRN_PRESETS:
             raise ValueError(f"lrn must be one of {sorted(LRN_PRESETS)} or None, got {lrn!r}")
+        remove = tuple(remove)
+        if not set(remove) <= {"conv3", "conv4"}:
+            raise ValueError(f"remove may name the middle layers 'conv3' and 'conv4', got {remove}")
         base = tuple(channels) if channels is not None else PAPER_CHANNELS
         if len(base) != 5:
             raise ValueError(f"channels must give 5 conv layers' kernel counts, got {base}")
@@ -146,14 +154,14 @@ class AlexNet(nn.Module):
         self.config = dict(num_classes=num_classes, activation=activation, lrn=lrn,
                            lrn_per_column=lrn_per_column, pooling=pooling, dropout=dropout, groups=groups,
                            channels=(c1, c2, c3, c4, c5), hidden=hidden, input_size=input_size,
-                           conv1_padding=conv1_padding, init=init)
+                           conv1_padding=conv1_padding, remove=remove, init=init)
 
         def norm() -> nn.Module:
             if lrn is None:
                 return nn.Identity()
             return LocalResponseNorm.from_config(lrn, groups=groups if lrn_per_column else 1)
 
-        self.features = nn.Sequential(OrderedDict([
+        layers = [
             ("conv1", nn.Conv2d(3, c1, kernel_size=11, stride=4, padding=conv1_padding)),
             ("act1", _activation(activation)),
             ("norm1", norm()),
@@ -162,14 +170,20 @@ class AlexNet(nn.Module):
             ("act2", _activation(activation)),
             ("norm2", norm()),
             ("pool2", _pool(pooling)),
-            ("conv3", nn.Conv2d(c2, c3, kernel_size=3, padding=1)),  # both columns
-            ("act3", _activation(activation)),
-            ("conv4", nn.Conv2d(c3, c4, kernel_size=3, padding=1, groups=groups)),
-            ("act4", _activation(activation)),
-            ("conv5", nn.Conv2d(c4, c5, kernel_size=3, padding=1, groups=groups)),
-            ("act5", _activation(activation)),
-            ("pool5", _pool(pooling)),
-        ]))
+        ]
+        maps = c2  # channels reaching the next conv layer
+        if "conv3" not in remove:
+            layers += [("conv3", nn.Conv2d(maps, c3, kernel_size=3, padding=1)),  # both columns
+                       ("act3", _activation(activation))]
+            maps = c3
+        if "conv4" not in remove:
+            layers += [("conv4", nn.Conv2d(maps, c4, kernel_size=3, padding=1, groups=groups)),
+                       ("act4", _activation(activation))]
+            maps = c4
+        layers += [("conv5", nn.Conv2d(maps, c5, kernel_size=3, padding=1, groups=groups)),
+                   ("act5", _activation(activation)),
+                   ("pool5", _pool(pooling))]
+        self.features = nn.Sequential(OrderedDict(layers))
         try:  # size fc6 from the input size instead of an adaptive pool
             with torch.no_grad():
                 feat = self.features(torch.zeros(1, 3, input_size, input_size))

@@ -138,6 +138,9 @@ class TwoColumnAlexNet(nn.Module):
         super().__init__()
         if grouped.config["groups"] != 2:
             raise ValueError("TwoColumnAlexNet needs a two-column net: AlexNet(groups=2)")
+        if grouped.config.get("remove"):
+            raise ValueError("TwoColumnAlexNet splits the paper's five conv layers; this net was "
+                             f"built with remove={grouped.config['remove']}")
         if grouped.config["hidden"] % 2:
             raise ValueError(f"hidden units must split evenly, got {grouped.config['hidden']}")
         if len(devices) != 2:

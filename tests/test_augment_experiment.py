@@ -119,3 +119,17 @@ def test_umbrella_command_runs_the_augmentation_experiment(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["columns", "--epochs", "0"])
     assert exit_info.value.code == 2
+
+
+def test_tiny_depth_experiment_and_records():
+    from alexnet_lib.experiments.depth import ARMS, depth_experiment, depth_records
+
+    r = depth_experiment(n_train=24, n_test=10, epochs=1, batch_size=12)
+    assert list(r["nets"]) == list(ARMS)
+    params = [net["parameters"] for net in r["nets"].values()]
+    assert params[0] > params[1] and params[0] > params[2]  # a layer fewer, fewer weights
+    records = depth_records(r)
+    assert [rec.claim for rec in records] == [8, 8]
+    for rec, cmp in zip(records, r["comparisons"].values(), strict=True):
+        worse = cmp["difference"] > 2 * cmp["standard_error"]
+        assert rec.status == ("reproduced" if worse else "not reproduced at this scale")

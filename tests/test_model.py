@@ -94,6 +94,22 @@ def test_lrn_per_column_switch():
     assert per_column.config["lrn_per_column"] and not one_window.config["lrn_per_column"]
 
 
+def test_remove_a_middle_layer():
+    """Section 3.5's ablation: without conv3 or conv4 the next layer reads the earlier maps."""
+    full = AlexNet()
+    no4 = AlexNet(remove=("conv4",))
+    assert "conv4" not in dict(no4.features.named_children())
+    assert no4.features.conv5.in_channels == 384 and no4.features.conv5.groups == 2
+    assert n_params(full) - n_params(no4) == 384 * 192 * 3 * 3 + 384  # conv4's weights and biases
+    no3 = AlexNet(remove=("conv3",))
+    assert no3.features.conv4.in_channels == 256 and no3.features.conv4.groups == 2
+    both = AlexNet(remove=("conv3", "conv4"), num_classes=10, width=0.25, hidden=64)
+    assert both(torch.zeros(2, 3, 224, 224)).shape == (2, 10)
+    assert [r.output_shape for r in no4.layer_table() if r.name == "pool5"] == [(256, 6, 6)]
+    with pytest.raises(ValueError, match="middle layers"):
+        AlexNet(remove=("conv2",))
+
+
 def test_activation_switch():
     net = AlexNet(activation="tanh", num_classes=10, width=0.25, hidden=64)
     acts = [m for m in net.modules() if isinstance(m, nn.Tanh | nn.ReLU)]

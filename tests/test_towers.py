@@ -169,3 +169,8 @@ def test_runs_across_real_devices():
     towers.train()
     nn.functional.cross_entropy(towers(x.float()), y.cuda()).backward()
     assert all(p.grad is not None for p in towers.parameters())
+
+
+def test_towers_refuse_a_net_without_its_middle_layers():
+    with pytest.raises(ValueError, match="five conv layers"):
+        TwoColumnAlexNet(small_net(remove=("conv4",)))

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import augmentation, columns, dropout, lrn, pooling, relu_tanh
+from . import augmentation, columns, depth, dropout, lrn, pooling, relu_tanh
 from .common import ExperimentConfig
 from .records import git_commit, result_path, save_result
 
@@ -42,7 +42,8 @@ EXPERIMENTS: dict[str, tuple[types.ModuleType, type[ExperimentConfig]]] = {
 }
 """Experiment name -> (module with ``run`` and ``records``, configuration class)."""
 
-DELEGATED: dict[str, types.ModuleType] = {"augmentation": augmentation, "columns": columns}
+DELEGATED: dict[str, types.ModuleType] = {"augmentation": augmentation, "columns": columns,
+                                          "depth": depth}
 """Experiments with a command line of their own (built-in data only), run from here too."""
 
 SKIP = {"relu_tanh": {"lr"}}  # fields an experiment does not use (relu_tanh has a grid, lrs)
