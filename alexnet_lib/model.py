@@ -107,7 +107,7 @@ class AlexNet(nn.Module):
         hidden: units in fc6 and fc7 (4096 in the paper).
         input_size: side of the square input, used to size fc6 (224 in the paper).
         conv1_padding: padding of conv1 (2 makes 224 -> 55; use 0 with 227 inputs like Caffe).
-        remove: middle conv layers to leave out, ``"conv3"`` and/or ``"conv4"`` (Section 3.5:
+        remove: middle conv layers to leave out, ``"conv3"`` and/or ``"conv4"`` (Section 7:
             "removing any of the middle layers results in a loss of about 2% for the top-1
             performance"). The next conv layer then reads the maps the removed one would have;
             without conv3 the columns never meet before fc6.

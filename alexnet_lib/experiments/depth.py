@@ -3,10 +3,10 @@
 Defined in the book's chapter "The architecture"; ``python -m alexnet_lib.experiments.depth``
 runs the same experiment from the command line.
 
-The paper (Section 3.5, and again in the discussion): "our network's size is limited mainly by the
-amount of memory available on current GPUs ... removing any of the middle layers results in a loss
-of about 2% for the top-1 performance of the network". It does not say how the net was trained
-without the layer.
+The paper (Section 7, Discussion): "It is notable that our network's performance degrades if a
+single convolutional layer is removed. For example, removing any of the middle layers results in
+a loss of about 2% for the top-1 performance of the network." (Section 1 says the same without a
+number.) It does not say how the shallower net was trained.
 
 Here three copies of the book's small AlexNet (as in the augmentation experiment: two columns,
 LRN per column, dropout 0.5, a quarter of the kernels, fc layers of 256, He initialisation,
