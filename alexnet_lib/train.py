@@ -127,7 +127,7 @@ minute on two CPU cores (it is a smoke test of the machinery, not an experiment)
 DEFAULTS: dict[str, Any] = dict(
     data=None, dataset="imagenet", pipeline="cpu", workers=None, image_size=256, crop_size=224,
     train_images=None, val_images=None, stats=None, stats_images=10_000,
-    arch="alexnet", width=1.0, hidden=4096, columns=2, lrn="paper", lrn_across_columns=False,
+    arch="alexnet", width=1.0, hidden=4096, columns=2, lrn="paper", lrn_across_columns=False, remove=(),
     recipe="paper", seed=0,
     device=None, model_parallel=False, devices="cuda:0,cuda:1", amp="auto", channels_last=None,
     compile=None,
@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lrn-across-columns", action="store_true", default=None,
                    help="one LRN window over both columns' maps (Caffe's bvlc_alexnet) instead of "
                         "each column normalising its own maps, as on the paper's two GPUs")
+    g.add_argument("--remove", choices=("conv3", "conv4"), action="append", default=None,
+                   help="leave out a middle conv layer (repeat for both); Section 7's ablation, "
+                        "'about 2%% worse top-1'")
     g.add_argument("--dropout", type=_fraction,
                    help=f"dropout probability on fc6 and fc7 ({_recipe_default('dropout')})")
     g.add_argument("--init", choices=INITS,
@@ -443,16 +446,16 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser,
         if info.enabled:
             parser.error("--model-parallel cannot be combined with torchrun (data parallelism) here: "
                          "use one or the other")
-        if cfg["arch"] != "alexnet" or cfg["columns"] != 2:
-            parser.error("--model-parallel splits the paper's two columns: it needs --arch alexnet "
-                         "and --columns 2")
+        if cfg["arch"] != "alexnet" or cfg["columns"] != 2 or cfg.get("remove"):
+            parser.error("--model-parallel splits the paper's two columns: it needs --arch alexnet, "
+                         "--columns 2 and all five conv layers (no --remove)")
         if cfg["compile"]:
             parser.error("--compile is not supported with --model-parallel (the columns run on two "
                          "devices); drop one of them")
         if len(cfg["devices"].split(",")) != 2:
             parser.error(f"--devices needs two devices for --model-parallel, got {cfg['devices']!r}")
     if cfg["arch"] == "torchvision":
-        for key in ("width", "hidden", "columns", "lrn", "lrn_across_columns", "init"):
+        for key in ("width", "hidden", "columns", "lrn", "lrn_across_columns", "remove", "init"):
             if key in given:
                 parser.error(f"--{key} is a switch of the paper's network; --arch torchvision "
                              "builds torchvision's fixed AlexNet")
@@ -495,6 +498,7 @@ def build_model(cfg: dict[str, Any], num_classes: int) -> nn.Module:
     kaiming = cfg["init"] == "kaiming"
     model = AlexNet(num_classes, lrn=None if cfg["lrn"] == "none" else cfg["lrn"],
                     lrn_per_column=not cfg.get("lrn_across_columns", False),
+                    remove=tuple(cfg.get("remove") or ()),
                     dropout=cfg["dropout"], groups=cfg["columns"], width=cfg["width"],
                     hidden=cfg["hidden"], input_size=cfg["crop_size"],
                     init="torch" if kaiming else cfg["init"])

@@ -279,7 +279,10 @@ def test_wrong_layout_and_empty_class_are_errors_before_training(folder, tmp_pat
 @pytest.mark.parametrize("flags, message", [
     (["--dataset", "builtin", "--data", "x"], "--data and --dataset builtin exclude each other"),
     (["--dataset", "builtin", "--crop-size", "300"], "--crop-size 300 is larger than --image-size 256"),
-    (["--dataset", "builtin", "--model-parallel", "--columns", "1"], "needs --arch alexnet and --columns 2"),
+    (["--dataset", "builtin", "--model-parallel", "--columns", "1"], "needs --arch alexnet, --columns 2"),
+    (["--dataset", "builtin", "--model-parallel", "--remove", "conv4"], "all five conv layers"),
+    (["--dataset", "builtin", "--arch", "torchvision", "--remove", "conv3"], "--remove is a switch"),
+    (["--dataset", "builtin", "--remove", "conv2"], "invalid choice"),
     (["--dataset", "builtin", "--arch", "torchvision", "--width", "0.5"], "--width is a switch"),
     (["--dataset", "builtin", "--no-eval", "--ten-crop"], "--ten-crop is a test on the validation set"),
     (["--dataset", "builtin", "--lr", "-1"], "must be a positive number"),
@@ -414,3 +417,17 @@ def test_torchvision_recipe_and_network(folder, stats, tmp_path):
     assert [g["weight_decay"] for g in state["optimizer"]["param_groups"]] == [1e-4]  # biases too
     final = json.loads((out / "final.json").read_text())
     assert [r["crops"] for r in final["results"]] == ["centre"]  # its recipe: centre crop only
+
+
+def test_model_switches_reach_the_network():
+    """--remove and --lrn-across-columns build the network they name."""
+    from alexnet_lib.lrn import LocalResponseNorm
+    from alexnet_lib.train import DEFAULTS
+
+    cfg = dict(DEFAULTS, arch="alexnet", dropout=0.5, init="paper", width=0.25, hidden=64,
+               crop_size=224, remove=["conv4", "conv3"], lrn_across_columns=True)
+    net = build_model(cfg, 10)
+    names = dict(net.features.named_children())
+    assert "conv3" not in names and "conv4" not in names
+    assert isinstance(net.features.norm1, LocalResponseNorm) and net.features.norm1.groups == 1
+    assert build_model(dict(cfg, remove=(), lrn_across_columns=False), 10).features.norm1.groups == 2
