@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import faulthandler
 import io
 import json
 import math
@@ -1241,6 +1242,8 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_checkpoint(args.evaluate, data=args.data, val_images=args.val_images,
                                    batch_size=args.batch_size, workers=args.workers,
                                    device=args.device, ten_crop=args.ten_crop is not False)
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack: for hangs
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     info = _dist_from_env()
     cfg, checkpoint = resolve_config(args, parser, info)
     if cfg["dataset"] == "imagenet" and not cfg["data"]:

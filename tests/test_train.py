@@ -209,8 +209,19 @@ def test_torchrun_two_gloo_processes_end_with_equal_parameters(folder, stats, tm
            "-m", "alexnet_lib.train", "--data", str(folder), *TINY, "--stats", stats,
            "--epochs", "2", "--device", "cpu", "--schedule", "step", "--no-ten-crop",
            "--out", str(out)]
-    proc = subprocess.run(cmd, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        # A hang: ask every process of the run for its threads' stacks (the training command
+        # registers SIGUSR1 with faulthandler), then stop them and show what they were doing.
+        os.killpg(proc.pid, signal.SIGUSR1)
+        time.sleep(3)
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"torchrun did not finish in 180 s; stacks:\n{stderr[-12000:]}\n{stdout[-2000:]}")
+    assert proc.returncode == 0, stderr[-3000:]
     log = (out / "log.txt").read_text()
     assert "2 processes (DDP)" in log
     assert "parameters identical on all 2 processes" in log
