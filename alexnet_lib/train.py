@@ -1232,6 +1232,17 @@ def evaluate_checkpoint(path: str | Path, data: str | None = None, val_images: i
 # --------------------------------------------------------------------------- main
 
 
+def _stacks_on_sigusr1() -> None:
+    """``kill -USR1 PID`` prints every thread's stack to stderr: to see where a run hangs.
+    Skipped where stderr is not a real file (e.g. captured by a test harness)."""
+    if not hasattr(signal, "SIGUSR1"):
+        return
+    try:
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        pass  # no file descriptor behind sys.stderr: nothing to print the stacks to
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``python -m alexnet_lib.train``; returns the exit status."""
     parser = build_parser()
@@ -1242,8 +1253,7 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate_checkpoint(args.evaluate, data=args.data, val_images=args.val_images,
                                    batch_size=args.batch_size, workers=args.workers,
                                    device=args.device, ten_crop=args.ten_crop is not False)
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack: for hangs
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    _stacks_on_sigusr1()
     info = _dist_from_env()
     cfg, checkpoint = resolve_config(args, parser, info)
     if cfg["dataset"] == "imagenet" and not cfg["data"]:
