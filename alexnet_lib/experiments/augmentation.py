@@ -126,6 +126,20 @@ def train_augmented(
                  view=lambda x: center_crop(x, crop))
 
 
+def training_setup(data: TensorData, image_size: int, crop: int, epochs: int, batch_size: int,
+                   lr: float, lr_drops: tuple[int, ...], weight_decay: float, seed: int,
+                   **extra: object) -> tuple[TrainConfig, dict]:
+    """The :class:`TrainConfig` this experiment and the two-column and depth ones train with
+    (momentum 0.9, :data:`PREPROCESS` inputs), and its JSON description with ``extra`` fields."""
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, momentum=0.9,
+                         weight_decay=weight_decay, seed=seed, preprocess=PREPROCESS,
+                         lr_drops=tuple(lr_drops))
+    described = dict(n_train=len(data.train_x), n_test=len(data.test_x), image_size=image_size,
+                     crop=crop, epochs=epochs, batch_size=batch_size, lr=lr, lr_drops=list(lr_drops),
+                     weight_decay=weight_decay, seed=seed, init="he", preprocess=PREPROCESS, **extra)
+    return config, described
+
+
 def augmentation_experiment(
     n_train: int = 2000,
     n_test: int = 1000,
@@ -152,14 +166,11 @@ def augmentation_experiment(
     data = data or builtin_data(n_train, n_test, image_size, seed)
     values, vectors = rgb_covariance_eig(data.train_x.float().div(255))
     std = channel_std(data)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, momentum=0.9,
-                         weight_decay=weight_decay, seed=seed, preprocess=PREPROCESS,
-                         lr_drops=tuple(lr_drops))
+    config, described = training_setup(data, image_size, crop, epochs, batch_size, lr, lr_drops,
+                                       weight_decay, seed, pca_std=pca_std,
+                                       model=dict(small_alexnet(crop).config))
     result: dict = {
-        "config": dict(n_train=len(data.train_x), n_test=len(data.test_x), image_size=image_size,
-                       crop=crop, epochs=epochs, batch_size=batch_size, lr=lr,
-                       lr_drops=list(lr_drops), weight_decay=weight_decay, seed=seed, pca_std=pca_std,
-                       init="he", preprocess=PREPROCESS, model=dict(small_alexnet(crop).config)),
+        "config": described,
         "data": data.description,
         "channel_std": std.tolist(),
         "eigenvalues": values.tolist(),

@@ -28,9 +28,10 @@ from .augmentation import (
     run_command_line,
     small_alexnet,
     train_augmented,
+    training_setup,
 )
 from .datasets import builtin_data
-from .loop import TensorData, TrainConfig, fixed_threads
+from .loop import TensorData, fixed_threads
 from .records import Record, git_commit
 
 __all__ = ["ARMS", "depth_experiment", "depth_records", "run"]
@@ -56,14 +57,10 @@ def depth_experiment(n_train: int = 2000, n_test: int = 1000, image_size: int = 
     paired difference of its test error from the full net's.
     """
     data = data or builtin_data(n_train, n_test, image_size, seed)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, momentum=0.9,
-                         weight_decay=weight_decay, seed=seed, preprocess=PREPROCESS,
-                         lr_drops=tuple(lr_drops))
+    config, described = training_setup(data, image_size, crop, epochs, batch_size, lr, lr_drops,
+                                       weight_decay, seed, augment="crops+flips")
     result: dict = {
-        "config": dict(n_train=len(data.train_x), n_test=len(data.test_x), image_size=image_size,
-                       crop=crop, epochs=epochs, batch_size=batch_size, lr=lr,
-                       lr_drops=list(lr_drops), weight_decay=weight_decay, seed=seed, init="he",
-                       preprocess=PREPROCESS, augment="crops+flips"),
+        "config": described,
         "data": data.description,
         "nets": {},
         "comparisons": {},
