@@ -56,25 +56,49 @@ def _sync_for(device: torch.device) -> Callable[[], None]:
 
 
 def bench_lrn(shape: tuple[int, ...] = (32, 96, 55, 55), device: str = "cpu", repeats: int = 5,
-              dtype: torch.dtype = torch.float32) -> dict[str, float]:
-    """Seconds per forward+backward of both LRNs on the same post-ReLU input, and the ratio."""
+              dtype: torch.dtype = torch.float32, channels_last: bool = False,
+              compiled: bool = False) -> dict[str, float]:
+    """Seconds per forward+backward of the LRNs on the same post-ReLU input, and the ratio.
+
+    Keys: ``torch_s`` (``torch.nn.LocalResponseNorm``), ``slices_s`` (ours, tensor operations),
+    ``triton_s`` (ours, fused kernels; CUDA with Triton only), ``compiled_s`` (ours under
+    ``torch.compile``, if ``compiled``), ``ours_s`` (what the library uses by default on this
+    device) and ``speedup`` (torch_s / ours_s).
+    """
+    from .lrn import local_response_norm, triton_available
+
     dev = torch.device(device)
     torch.manual_seed(0)
     x = torch.randn(shape, device=dev, dtype=dtype).relu_()
-    ours = LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
-    theirs = torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)  # the same function
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     grad = torch.randn_like(x)
 
-    def step(module: torch.nn.Module) -> Callable[[], None]:
+    def step(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[], None]:
         def run() -> None:
             a = x.detach().requires_grad_(True)
-            module(a).backward(grad)
+            fn(a).backward(grad)
         return run
 
+    variants: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+        "torch": torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0),  # the same function
+        "slices": lambda a: local_response_norm(a, 5, 1e-4, 0.75, 2.0, impl="slices"),
+    }
+    if dev.type == "cuda" and triton_available():
+        variants["triton"] = lambda a: local_response_norm(a, 5, 1e-4, 0.75, 2.0, impl="triton")
+    if compiled:
+        variants["compiled"] = torch.compile(LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
     sync = _sync_for(dev)
-    t_ours = _timeit(step(ours), repeats, sync)
-    t_torch = _timeit(step(theirs), repeats, sync)
-    return {"ours_s": t_ours, "torch_s": t_torch, "speedup": t_torch / t_ours}
+    result = {f"{name}_s": _timeit(step(fn), repeats, sync) for name, fn in variants.items()}
+    result["ours_s"] = result["triton_s" if "triton_s" in result else "slices_s"]  # the default
+    result["speedup"] = result["torch_s"] / result["ours_s"]
+    return result
+
+
+LRN_ROWS = {"torch_s": "torch.nn.LocalResponseNorm",
+            "slices_s": "alexnet_lib LRN, tensor ops (CPU default)",
+            "triton_s": "alexnet_lib LRN, fused Triton (CUDA default)",
+            "compiled_s": "alexnet_lib LRN under torch.compile"}
 
 
 # --------------------------------------------------------------------------- train
@@ -356,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shape", type=int, nargs=4, default=[32, 96, 55, 55],
                    metavar=("N", "C", "H", "W"), help="input shape (default: conv1's, batch 32)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats; the best is kept")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                   help="element type (training on a GPU runs LRN in bfloat16 under autocast)")
+    p.add_argument("--channels-last", action="store_true", help="input in channels_last layout")
+    p.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
 
     p = sub.add_parser("train", help="images/s: pytorch/examples vs alexnet_lib.train vs ceiling")
     p.add_argument("--folder", default="data/bench-jpeg",
@@ -388,10 +416,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "lrn":
-        r = bench_lrn(tuple(args.shape), args.device, args.repeats)
-        print(f"input {tuple(args.shape)} on {args.device}, forward + backward, best of {args.repeats}")
-        print(f"torch.nn.LocalResponseNorm: {r['torch_s'] * 1e3:9.2f} ms")
-        print(f"alexnet_lib LRN:            {r['ours_s'] * 1e3:9.2f} ms")
+        r = bench_lrn(tuple(args.shape), args.device, args.repeats, getattr(torch, args.dtype),
+                      args.channels_last, args.compile)
+        layout = "channels_last" if args.channels_last else "NCHW"
+        print(f"input {tuple(args.shape)} {args.dtype} {layout} on {args.device}, forward + backward, "
+              f"best of {args.repeats}")
+        for key, label in LRN_ROWS.items():
+            if key in r:
+                print(f"{label:<44} {r[key] * 1e3:9.2f} ms")
         print(f"speedup: {r['speedup']:.2f}")
     elif args.command == "train":
         r = run_train_bench(args)

@@ -20,19 +20,24 @@ k=2)``, while the original code's configured ``scale=0.0001`` (cuda-convnet2
 
 The implementation is a custom autograd function: the window sum over channels is a handful of
 shifted slice additions (n is small), and the backward pass is written out by hand, which is
-several times faster than ``torch.nn.LocalResponseNorm`` (``python -m alexnet_lib.bench lrn``
-measures it) and uses less memory.
+several times faster than ``torch.nn.LocalResponseNorm`` on a CPU (``python -m alexnet_lib.bench
+lrn`` measures it) and uses less memory. On a GPU, where LRN is limited by memory traffic, CUDA
+tensors in eager mode go to fused Triton kernels instead (:mod:`alexnet_lib.lrn_triton`: one
+pass forward, one backward); under ``torch.compile`` the tensor-op version is traced, so that
+the compiler fuses it with its neighbours.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 __all__ = ["LRNConfig", "LRN_PRESETS", "LocalResponseNorm", "local_response_norm",
-           "local_response_norm_reference"]
+           "local_response_norm_reference", "triton_available"]
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,21 @@ class _LRNFunction(torch.autograd.Function):
         return grad_a, None, None, None, None
 
 
+Impl = Literal["auto", "slices", "triton"]
+
+
+@functools.cache
+def triton_available() -> bool:
+    """Whether the fused kernels of :mod:`alexnet_lib.lrn_triton` can be used (Triton imports)."""
+    try:
+        from . import lrn_triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def local_response_norm(x: Tensor, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
-                        k: float = 2.0, groups: int = 1) -> Tensor:
+                        k: float = 2.0, groups: int = 1, impl: Impl = "auto") -> Tensor:
     """LRN across channels of an ``(N, C, ...)`` tensor in the paper's convention.
 
     ``alpha`` multiplies the plain sum of squares (not divided by ``size``); see the module
@@ -125,6 +143,11 @@ def local_response_norm(x: Tensor, size: int = 5, alpha: float = 1e-4, beta: flo
     > 1 the channels are split into that many equal groups and each is normalised on its own
     (no window reaches into another group): the paper's two GPUs each normalised only their own
     kernel maps.
+
+    ``impl`` picks the computation (all give the same values to float rounding): ``"slices"``,
+    tensor operations (any device, traceable by ``torch.compile``); ``"triton"``, the fused
+    kernels of :mod:`alexnet_lib.lrn_triton` (CUDA); ``"auto"``, Triton for CUDA tensors in eager
+    mode when Triton is installed, slices otherwise.
     """
     if x.dim() < 3:
         raise ValueError(f"LRN expects an (N, C, ...) tensor with >= 3 dims, got shape {tuple(x.shape)}")
@@ -132,6 +155,17 @@ def local_response_norm(x: Tensor, size: int = 5, alpha: float = 1e-4, beta: flo
         raise ValueError(f"LRN window size must be >= 1, got {size}")
     if groups < 1 or x.shape[1] % groups:
         raise ValueError(f"LRN groups must divide the {x.shape[1]} channels, got {groups}")
+    if impl not in ("auto", "slices", "triton"):
+        raise ValueError(f"LRN impl must be 'auto', 'slices' or 'triton', got {impl!r}")
+    if impl == "auto":
+        fused = x.is_cuda and not torch.compiler.is_compiling() and triton_available()
+        impl = "triton" if fused else "slices"
+    if impl == "triton":
+        if not triton_available():
+            raise RuntimeError("impl='triton' needs the triton package (pip install triton)")
+        from .lrn_triton import lrn_triton
+
+        return lrn_triton(x, size, alpha, beta, k, groups)
     if groups == 1:
         return _LRNFunction.apply(x, size, alpha, beta, k)
     n, c = x.shape[:2]

@@ -21,6 +21,14 @@ def test_lrn_bench_times_both():
     r = bench.bench_lrn((2, 16, 9, 9), repeats=2)
     assert r["ours_s"] > 0 and r["torch_s"] > 0
     assert r["speedup"] == pytest.approx(r["torch_s"] / r["ours_s"])
+    assert r["ours_s"] == r["slices_s"] and "triton_s" not in r  # the CPU default: tensor ops
+
+
+def test_lrn_bench_options():
+    out = subprocess.run([sys.executable, "-m", "alexnet_lib.bench", "lrn", "--shape", "2", "16", "9", "9",
+                          "--repeats", "1", "--channels-last"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "float32 channels_last on cpu" in out and "tensor ops (CPU default)" in out
 
 
 def test_examples_progress_parsing(tmp_path, monkeypatch):
