@@ -3,12 +3,14 @@
 On a machine with a GPU the same code decodes with nvJPEG; here it runs with device="cpu".
 """
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.io import ImageReadMode, decode_image
 
 from alexnet_lib.augment import DatasetStatistics
 from alexnet_lib.data import write_image_folder
@@ -61,6 +63,31 @@ def test_resize_shorter_side_then_centre():
     img[:, :, 30:90] = 255  # the centre band survives a shorter-side resize + centre crop
     out = resize_center_crop(img, 30)
     assert out.shape == (3, 30, 30) and out[:, :, 2:-2].min() > 250  # edges blur (antialias)
+
+
+def _encoded(height: int, width: int, seed: int, format: str = "JPEG") -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format=format)
+    return buf.getvalue()
+
+
+def test_mixed_shapes_resize_in_groups_like_one_by_one():
+    """Images are resized in groups of one shape; each must come back in its own place, equal to
+    resizing it alone."""
+    shapes = [(375, 500), (500, 375), (375, 500), (300, 300), (256, 256), (500, 375), (375, 500),
+              (256, 256), (300, 300)]
+    datas = [_encoded(h, w, seed) for seed, (h, w) in enumerate(shapes)]
+    datas.insert(4, b"\xff\xd8 a corrupt JPEG")  # left out; later images keep their order
+    datas.append(_encoded(200, 320, 99, format="PNG"))  # decoded on the CPU, its own group
+    batch, kept = decode_batch(datas, torch.device("cpu"), size=256)
+    assert kept == [i for i in range(len(datas)) if i != 4]
+    assert batch.shape == (len(kept), 3, 256, 256) and batch.dtype == torch.float32
+    expected = torch.stack([
+        resize_center_crop(decode_image(torch.frombuffer(bytearray(datas[i]), dtype=torch.uint8),
+                                        mode=ImageReadMode.RGB), 256) / 255.0
+        for i in kept])
+    torch.testing.assert_close(batch, expected, atol=0, rtol=0)  # exact: same arithmetic per image
 
 
 def test_corrupt_files_are_replaced_and_png_decodes(folder, tmp_path):

@@ -67,23 +67,30 @@ def _collate(batch: list[tuple[bytes, int, int]]) -> tuple[list[bytes], Tensor, 
     return list(datas), torch.tensor(labels, dtype=torch.int64), list(indices)
 
 
+def _resize_center_crop_batch(images: Tensor, size: int) -> Tensor:
+    """:func:`resize_center_crop` on a (N, 3, H, W) uint8 batch of images of one shape.
+
+    One ``F.interpolate`` for the whole batch: a few kernel launches per batch instead of per
+    image. Returns float32 in [0, 255], a view of the resized batch (not contiguous).
+    """
+    h, w = images.shape[-2:]
+    x = images.float()
+    if (h, w) == (size, size):  # a prepared folder (alexnet_lib.data.prepare): nothing to resize
+        return x
+    scale = size / min(h, w)
+    new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
+    x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return x[:, :, top : top + size, left : left + size]
+
+
 def resize_center_crop(image: Tensor, size: int) -> Tensor:
     """The paper's preprocessing on a (3, H, W) uint8 image: shorter side to ``size``, centre crop.
 
     Images already ``size`` x ``size`` (a folder prepared by ``alexnet_lib.data.prepare``) pass
     through untouched. Returns float32 in [0, 255].
     """
-    _, h, w = image.shape
-    x = image.float()
-    if (h, w) != (size, size):
-        scale = size / min(h, w)
-        new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
-        x = F.interpolate(x[None], size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)[
-            0
-        ]
-        top, left = (new_h - size) // 2, (new_w - size) // 2
-        x = x[:, top : top + size, left : left + size]
-    return x
+    return _resize_center_crop_batch(image[None], size)[0]
 
 
 def _as_tensor(data: bytes | Tensor) -> Tensor:
@@ -124,11 +131,19 @@ def decode_batch(datas: Sequence[bytes | Tensor], device: torch.device, size: in
     kept = [i for i, img in enumerate(images) if img is not None]
     if not kept:
         return torch.empty(0, 3, size, size, device=device), kept
-    decoded = [images[i] for i in kept]
-    if all(img.shape[-2:] == (size, size) for img in decoded):  # type: ignore[union-attr]
-        # A prepared folder (alexnet_lib.data.prepare): no resizing, one conversion for the batch.
-        return torch.stack(decoded).float().div_(255.0), kept  # type: ignore[arg-type]
-    batch = torch.stack([resize_center_crop(img, size) for img in decoded])  # type: ignore[arg-type]
+    decoded = [img for img in images if img is not None]  # in the order of kept
+    # Resize images of the same shape together: one interpolation per shape, not per image (on a
+    # GPU, per-image resizing launched hundreds of small kernels per batch).
+    groups: dict[tuple[int, int], list[int]] = {}
+    for j, img in enumerate(decoded):
+        groups.setdefault((img.shape[-2], img.shape[-1]), []).append(j)
+    if len(groups) == 1:  # e.g. a prepared folder: the batch is already in order
+        batch = _resize_center_crop_batch(torch.stack(decoded), size)
+        return batch.contiguous().div_(255.0), kept
+    batch = torch.empty(len(decoded), 3, size, size, device=device)
+    for positions in groups.values():
+        group = _resize_center_crop_batch(torch.stack([decoded[j] for j in positions]), size)
+        batch[torch.tensor(positions, device=device)] = group  # back in the original order
     return batch.div_(255.0), kept
 
 
