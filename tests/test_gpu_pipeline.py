@@ -14,7 +14,13 @@ from torchvision.io import ImageReadMode, decode_image
 
 from alexnet_lib.augment import DatasetStatistics
 from alexnet_lib.data import write_image_folder
-from alexnet_lib.data.gpu_pipeline import GpuJpegPipeline, decode_batch, resize_center_crop
+from alexnet_lib.data.gpu_pipeline import (
+    GpuJpegPipeline,
+    _collate,
+    _FileBytes,
+    decode_batch,
+    resize_center_crop,
+)
 from alexnet_lib.data.pipeline import PipelineConfig, make_pipeline
 
 SIZE, CROP = 48, 40
@@ -141,6 +147,32 @@ def test_workers_scale_and_channels_last(folder):
     assert len(batches) == 3
     assert batches[0][0].is_contiguous(memory_format=torch.channels_last)
     assert batches[0][0].abs().max() > 50  # 0..255 units
+
+
+def test_workers_send_each_batch_packed_in_one_tensor(folder, tmp_path):
+    """Loader workers pack a batch's files into one uint8 tensor; the views give back every
+    file's bytes exactly, an unreadable (empty) one included, in order."""
+    samples = _samples(folder, "train")[:5] + [(str(tmp_path / "missing.JPEG"), 0)]
+    loader = torch.utils.data.DataLoader(_FileBytes(samples), batch_size=6, num_workers=2,
+                                         collate_fn=_collate)
+    (batch,) = list(loader)
+    assert batch.data.dtype == torch.uint8 and batch.data.dim() == 1
+    files = batch.files()
+    assert [bytes(f.numpy()) for f in files] == [Path(p).read_bytes() if Path(p).exists() else b""
+                                                 for p, _ in samples]
+    assert all(f.untyped_storage().data_ptr() == batch.data.untyped_storage().data_ptr() for f in files)
+    assert batch.labels.tolist() == [y for _, y in samples] and batch.indices == list(range(6))
+    assert _collate([(b"", 3, 0)]).lengths == [0]
+
+
+def test_workers_give_the_same_batches_as_none(folder):
+    batches = []
+    for workers in (0, 2):
+        pipe = make_pipeline("gpu", "train", _config(folder, workers=workers), "cpu")
+        pipe.set_epoch(1)
+        batches.append(list(pipe))
+    for (x0, y0), (x2, y2) in zip(*batches, strict=True):
+        assert torch.equal(x0, x2) and torch.equal(y0, y2)
 
 
 def test_rejects_what_it_cannot_do(folder):

@@ -23,6 +23,7 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -41,11 +42,7 @@ _JPEG_MAGIC = b"\xff\xd8"
 
 
 class _FileBytes(torch.utils.data.Dataset):
-    """Item i is (the raw bytes of file i, its label, its index).
-
-    Workers return plain ``bytes``, not tensors: a batch of many small tensors would travel
-    between processes as one shared-memory file descriptor each, and run out of them.
-    """
+    """Item i is (the raw bytes of file i, its label, its index); :func:`_collate` packs a batch."""
 
     def __init__(self, samples: Sequence[tuple[str, int]]):
         self.samples = list(samples)
@@ -62,9 +59,33 @@ class _FileBytes(torch.utils.data.Dataset):
         return data, label, index
 
 
-def _collate(batch: list[tuple[bytes, int, int]]) -> tuple[list[bytes], Tensor, list[int]]:
+class PackedFiles(NamedTuple):
+    """A batch of files as it leaves a loader worker: every file's bytes in one uint8 tensor."""
+
+    data: Tensor  # the files one after another
+    lengths: list[int]  # bytes of each file (0: unreadable)
+    labels: Tensor
+    indices: list[int]
+
+    def files(self) -> tuple[Tensor, ...]:
+        """Each file's bytes as a view into :attr:`data` (no copy)."""
+        return self.data.split(self.lengths)
+
+
+def _collate(batch: list[tuple[bytes, int, int]]) -> PackedFiles:
+    """Runs in the loader worker. One tensor per batch crosses to the training process through
+    shared memory, read there without a copy. A list of ``bytes`` would be pickled through a
+    pipe and copied again by the training process, whose one thread also feeds the GPU (about
+    28 MB per batch of 256 ImageNet files); a tensor per file would need one shared-memory file
+    descriptor each, and run out of them."""
     datas, labels, indices = zip(*batch, strict=True)
-    return list(datas), torch.tensor(labels, dtype=torch.int64), list(indices)
+    lengths = [len(d) for d in datas]
+    packed = torch.empty(sum(lengths), dtype=torch.uint8)
+    view, offset = packed.numpy(), 0
+    for data in datas:
+        view[offset : offset + len(data)] = np.frombuffer(data, dtype=np.uint8)
+        offset += len(data)
+    return PackedFiles(packed, lengths, torch.tensor(labels, dtype=torch.int64), list(indices))
 
 
 def _resize_center_crop_batch(images: Tensor, size: int) -> Tensor:
@@ -109,7 +130,8 @@ def decode_batch(datas: Sequence[bytes | Tensor], device: torch.device, size: in
     tensors = [_as_tensor(d) for d in datas]
     images: list[Tensor | None] = [None] * len(tensors)
     jpeg = [i for i, d in enumerate(tensors) if d.numel() > 2 and bytes(d[:2].tolist()) == _JPEG_MAGIC]
-    other = [i for i, d in enumerate(tensors) if i not in set(jpeg) and d.numel() > 0]
+    is_jpeg = set(jpeg)
+    other = [i for i, d in enumerate(tensors) if i not in is_jpeg and d.numel() > 0]
     if jpeg:
         try:  # one call decodes the whole batch (nvJPEG's batched decoder on a GPU)
             decoded = torchvision.io.decode_jpeg([tensors[i] for i in jpeg], mode=ImageReadMode.RGB,
@@ -202,7 +224,7 @@ class GpuJpegPipeline:
     def __len__(self) -> int:
         return math.ceil(self.sampler.full_length() / self.config.batch_size)
 
-    def _decode_filling(self, datas: list[bytes], indices: list[int]) -> Tensor:
+    def _decode_filling(self, datas: Sequence[bytes | Tensor], indices: list[int]) -> Tensor:
         """Decode a batch; an undecodable file is recorded and replaced by the next good one, so
         the batch keeps its size (all data-parallel ranks must take the same number of steps)."""
         size = self.config.image_size
@@ -226,13 +248,12 @@ class GpuJpegPipeline:
                                         "100 files in a row cannot be decoded; is the dataset damaged?")
         return torch.stack([good[pos] for pos in range(len(datas))])
 
-    def _prepare(self, datas: list[bytes], labels: Tensor, indices: list[int],
-                 generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    def _prepare(self, batch: PackedFiles, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         from ..augment import random_crop_flip
 
         # Replacement images keep the label of the file they replace: a negligible label error
         # for one image in a million, and it keeps batches full.
-        x = self._decode_filling(datas, indices) - self.mean  # mean image before cropping
+        x = self._decode_filling(batch.files(), batch.indices) - self.mean  # mean before cropping
         if self.train:
             x = random_crop_flip(x, self.config.crop_size, generator=generator)
             if self.lighting is not None:
@@ -241,15 +262,15 @@ class GpuJpegPipeline:
             x = x.mul_(self.config.input_scale)
         if self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x, labels.to(self.device, non_blocking=True)
+        return x, batch.labels.to(self.device, non_blocking=True)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         # Crop offsets, flips and lighting draws come from a CPU generator (a few numbers per
         # image), so a seed gives the same augmentation on any device.
         generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch + 1)
         if not self.background:
-            for datas, labels, indices in self.loader:
-                yield self._prepare(datas, labels, indices, generator)
+            for batch in self.loader:
+                yield self._prepare(batch, generator)
             return
         yield from self._iter_background(generator)
 
@@ -267,10 +288,10 @@ class GpuJpegPipeline:
                     torch.cuda.set_device(self.device)
                 stream = torch.cuda.Stream(self.device) if on_cuda else None
                 with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-                    for datas, labels, indices in self.loader:
+                    for batch in self.loader:
                         if stop.is_set():
                             return
-                        x, y = self._prepare(datas, labels, indices, generator)
+                        x, y = self._prepare(batch, generator)
                         done = torch.cuda.Event() if on_cuda else None
                         if done is not None:
                             done.record(stream)
