@@ -28,7 +28,11 @@ from torch import Tensor
 
 __all__ = ["lrn_triton", "channel_stride"]
 
-_BLOCK = 1024  # elements per program: large enough to hide latency, small enough for registers
+# Elements per program. ptxas -v for sm_90 (tests/test_lrn_triton.py checks it): the forward
+# uses 47 registers per thread at 1024, the backward (more loads in flight) 63 at 256 but 189 at
+# 1024, which would leave too few warps per multiprocessor to hide memory latency.
+FORWARD_BLOCK = 1024
+BACKWARD_BLOCK = 256
 
 
 @triton.jit
@@ -93,8 +97,8 @@ def channel_stride(x: Tensor) -> int | None:
     return None
 
 
-def _launch(kernel, out: Tensor, tensors: tuple[Tensor, ...], size: int, alpha: float, beta: float,
-            k: float, groups: int) -> Tensor:
+def _launch(kernel, block: int, out: Tensor, tensors: tuple[Tensor, ...], size: int, alpha: float,
+            beta: float, k: float, groups: int) -> Tensor:
     x = tensors[0]
     numel = x.numel()
     if numel >= 2**31:
@@ -102,9 +106,9 @@ def _launch(kernel, out: Tensor, tensors: tuple[Tensor, ...], size: int, alpha: 
     stride_c = channel_stride(x)
     if stride_c is None or any(channel_stride(t) != stride_c or t.stride() != x.stride() for t in tensors):
         raise ValueError("lrn_triton needs dense NCHW or channels_last tensors of one layout")
-    grid = (triton.cdiv(numel, _BLOCK),)
+    grid = (triton.cdiv(numel, block),)
     kernel[grid](*tensors, out, numel, x.shape[1] // groups, stride_c, float(alpha), float(beta),
-                 float(k), BEFORE=size // 2, AFTER=(size - 1) // 2, BLOCK=_BLOCK)
+                 float(k), BEFORE=size // 2, AFTER=(size - 1) // 2, BLOCK=block)
     return out
 
 
@@ -113,7 +117,8 @@ class _LRNTriton(torch.autograd.Function):
     def forward(ctx, a: Tensor, size: int, alpha: float, beta: float, k: float, groups: int) -> Tensor:
         ctx.save_for_backward(a)  # the backward recomputes the denominators from a alone
         ctx.hparams = (size, alpha, beta, k, groups)
-        return _launch(_lrn_forward_kernel, torch.empty_like(a), (a,), size, alpha, beta, k, groups)
+        return _launch(_lrn_forward_kernel, FORWARD_BLOCK, torch.empty_like(a), (a,), size, alpha, beta,
+                       k, groups)
 
     @staticmethod
     def backward(ctx, grad_b: Tensor):
@@ -122,7 +127,7 @@ class _LRNTriton(torch.autograd.Function):
         channels_last = channel_stride(a) == 1 and not a.is_contiguous()
         grad_b = grad_b.contiguous(memory_format=torch.channels_last if channels_last
                                    else torch.contiguous_format)
-        grad_a = _launch(_lrn_backward_kernel, torch.empty_like(a), (a, grad_b), *ctx.hparams)
+        grad_a = _launch(_lrn_backward_kernel, BACKWARD_BLOCK, torch.empty_like(a), (a, grad_b), *ctx.hparams)
         return grad_a, None, None, None, None, None
 
 

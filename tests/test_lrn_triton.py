@@ -121,6 +121,40 @@ def test_dispatch(interpreted):
     assert torch.equal(local_response_norm(x, 5, 1e-3), slices)  # "auto" keeps CPU on slices
 
 
+@pytest.mark.skipif(INTERPRET, reason="compiles the real kernels")
+@pytest.mark.parametrize("arch", [80, 90])  # A100, H100/H200
+def test_kernels_compile_for_gpus_without_spills(arch, tmp_path):
+    """Without a GPU, Triton still compiles the kernels to machine code with its own ptxas: this
+    catches what the interpreter does not check (types, constexpr branches), and ptxas -v tells
+    the registers per thread (few enough to keep warps in flight) and any spills to memory."""
+    from triton.backends.compiler import GPUTarget
+    from triton.backends.nvidia.compiler import get_ptxas
+    from triton.compiler import ASTSource, compile
+
+    from alexnet_lib import lrn_triton as lt
+
+    for kernel, block, pointers in [(lt._lrn_forward_kernel, lt.FORWARD_BLOCK, ["a_ptr", "b_ptr"]),
+                                    (lt._lrn_backward_kernel, lt.BACKWARD_BLOCK,
+                                     ["a_ptr", "g_ptr", "out_ptr"])]:
+        for dtype in ("fp32", "bf16"):
+            signature = {p: f"*{dtype}" for p in pointers} | {
+                "numel": "i32", "channels": "i32", "stride_c": "i32", "alpha": "fp32", "beta": "fp32",
+                "k": "fp32", "BEFORE": "constexpr", "AFTER": "constexpr", "BLOCK": "constexpr"}
+            source = ASTSource(fn=kernel, signature=signature,
+                               constexprs={"BEFORE": 2, "AFTER": 2, "BLOCK": block})
+            compiled = compile(source, target=GPUTarget("cuda", arch, 32))
+            assert len(compiled.asm["cubin"]) > 0
+            ptx = tmp_path / f"{kernel.__name__}_{dtype}.ptx"
+            ptx.write_text(compiled.asm["ptx"])
+            target = re.search(r"\.target\s+(sm_\w+)", compiled.asm["ptx"])[1]  # sm_90a on Hopper
+            report = subprocess.run([get_ptxas(arch).path, f"-arch={target}", "-v", str(ptx), "-o",
+                                     str(ptx.with_suffix(".cubin"))], capture_output=True, text=True,
+                                    check=True).stderr
+            registers = int(re.search(r"Used (\d+) registers", report)[1])
+            assert " 0 bytes spill stores" in report, report
+            assert registers <= 96, f"{kernel.__name__} {dtype}: {registers} registers per thread"
+
+
 cuda = pytest.mark.skipif(INTERPRET or not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
