@@ -100,11 +100,14 @@ class _LRNFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a: Tensor, size: int, alpha: float, beta: float, k: float) -> Tensor:
-        d = _window_sum(a * a, size).mul_(alpha).add_(k)
-        scale = d.pow(-beta)
+        # Three new tensors, the rest in place: on a CPU, a fresh conv1-sized tensor costs more
+        # (the memory is mapped anew) than the arithmetic that fills it.
+        squares = a * a
+        d = _window_sum(squares, size).mul_(alpha).add_(k)
+        scale = torch.pow(d, -beta, out=squares)  # the squares are no longer needed
         b = a * scale
         # Keep d**(-beta-1) rather than d: the backward needs only that and the scale.
-        ctx.save_for_backward(a, scale, scale / d)
+        ctx.save_for_backward(a, scale, torch.div(scale, d, out=d))
         ctx.hparams = (size, alpha, beta)
         return b
 
