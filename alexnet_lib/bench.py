@@ -278,6 +278,27 @@ def bench_gpu_pipeline(folder: Path, batch_size: int, workers: int, device: str,
     return n / (time.perf_counter() - start)
 
 
+def _provenance() -> dict[str, object]:
+    """When, on what and with which code a measurement was made (airbench-style header).
+
+    A working tree copied without ``.git`` (as to a lent GPU machine) takes the commit from the
+    ``ALEXNET_COMMIT`` environment variable."""
+    import torchvision
+
+    from .experiments.records import git_commit
+
+    try:
+        import triton
+        triton_version = triton.__version__
+    except ImportError:
+        triton_version = None
+    commit = git_commit(paths=("alexnet_lib",))
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "commit": os.environ.get("ALEXNET_COMMIT", commit) if commit == "unknown" else commit,
+            "cpus": os.cpu_count(), "torchvision": torchvision.__version__, "triton": triton_version,
+            "python": platform.python_version()}
+
+
 def run_train_bench(args: argparse.Namespace) -> dict[str, object]:
     device = torch.device(args.device)
     folder = make_jpeg_folder(Path(args.folder), args.images, tuple(args.image_size))
@@ -286,6 +307,7 @@ def run_train_bench(args: argparse.Namespace) -> dict[str, object]:
         "torch": torch.__version__, "batch_size": args.batch_size, "images": args.images,
         "image_size": list(args.image_size),
         "command": "python -m alexnet_lib.bench " + shlex.join(sys.argv[1:]),
+        **_provenance(),
     }
     rates: dict[str, float] = {}
     train_args = args.train_args.split() if args.train_args else []

@@ -1,6 +1,7 @@
 """The benchmark command (python -m alexnet_lib.bench) on tiny inputs: it runs and reports."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,13 @@ def test_gpu_measurements_are_recorded():
     assert record["device"].startswith("NVIDIA H100")
     assert set(record["images_per_s"]) >= {"a", "b", "c"}
     assert record["b_over_a"] == pytest.approx(record["images_per_s"]["b"] / record["images_per_s"]["a"])
+
+
+def test_measurements_record_when_and_with_what(monkeypatch):
+    record = bench._provenance()
+    assert set(record) >= {"date", "commit", "cpus", "torchvision", "triton", "python"}
+    assert re.fullmatch(r"[0-9a-f]{12}(\+dirty)?", record["commit"])  # this checkout's HEAD
+    # A tree copied without .git (a lent GPU machine) takes the commit it is given.
+    monkeypatch.setattr("alexnet_lib.experiments.records.git_commit", lambda **kw: "unknown")
+    monkeypatch.setenv("ALEXNET_COMMIT", "0123456789ab")
+    assert bench._provenance()["commit"] == "0123456789ab"

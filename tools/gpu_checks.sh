@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 6's GPU measurements in one run, for a session that is lent a GPU for a few minutes.
 #
-#   OUT=/some/folder bash tools/gpu_checks.sh          # on the GPU machine: about 6-8 minutes
+#   ALEXNET_COMMIT=<sha> OUT=/some/folder bash tools/gpu_checks.sh   # on the GPU machine: 6-8 min
 #   DEVICE=cpu PYTHON=.venv/bin/python OUT=/tmp/gc bash tools/gpu_checks.sh   # a CPU dry run
 #
 # Needs python3 with torch (CUDA), torchvision, triton, tqdm, PIL and tensorboard (the lent
@@ -16,6 +16,8 @@ DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
 EXAMPLES=${EXAMPLES:-.bench/main.py}
 mkdir -p "$OUT"
+# The lent machine gets the working tree without .git: pass the commit in (ALEXNET_COMMIT=...).
+export ALEXNET_COMMIT=${ALEXNET_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 exec > >(tee -a "$OUT/gpu_checks.log") 2>&1
 
@@ -34,7 +36,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, report its exit
     echo "=== $name: exit $rc after $((SECONDS - start)) s"
 }
 
-step env 60 bash -c "date -u; nvidia-smi -L 2>/dev/null; nproc; git log -1 --format='commit %H' 2>/dev/null;
+step env 60 bash -c "date -u; nvidia-smi -L 2>/dev/null; nproc; echo commit \$ALEXNET_COMMIT;
   $PY -c 'import torch, torchvision, triton; print(\"torch\", torch.__version__, \"torchvision\",
   torchvision.__version__, \"triton\", triton.__version__, \"cuda\", torch.cuda.is_available())'"
 
