@@ -310,30 +310,49 @@ def run_train_bench(args: argparse.Namespace) -> dict[str, object]:
         **_provenance(),
     }
     rates: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    result["images_per_s"] = rates
     train_args = args.train_args.split() if args.train_args else []
+
+    def measure(key: str, fn: Callable[[], float]) -> None:
+        """One row: a failure is recorded and the others still run, and the record is written
+        after every row, so a run cut short (a GPU lent for minutes) keeps what it measured."""
+        try:
+            rates[key] = fn()
+            print(f"({key}) {TRAIN_ROWS[key]}: {rates[key]:,.0f} images/s", flush=True)
+        except (RuntimeError, OSError, subprocess.SubprocessError, ValueError) as err:
+            errors[key] = f"{type(err).__name__}: {err}"[-2000:]
+            print(f"({key}) {TRAIN_ROWS[key]} FAILED: {errors[key]}", file=sys.stderr, flush=True)
+        for num, den in RATIOS:
+            if num in rates and den in rates:
+                result[f"{num}_over_{den}"] = rates[num] / rates[den]
+        if errors:
+            result["errors"] = errors
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+    # The rows of the goals (a, b, c) first, then the extra ones.
     if args.pipeline_only:
-        rates["p"] = bench_gpu_pipeline(folder, args.batch_size, args.workers, args.device)
+        measure("p", lambda: bench_gpu_pipeline(folder, args.batch_size, args.workers, args.device))
     if args.examples:
-        rates["a"] = bench_pytorch_examples(Path(args.examples), folder, args.batch_size,
-                                            args.workers, args.timeout)
+        measure("a", lambda: bench_pytorch_examples(Path(args.examples), folder, args.batch_size,
+                                                    args.workers, args.timeout))
     if not args.skip_ours:
-        rates["b"] = bench_ours(folder, args.batch_size, args.workers, Path(args.out), train_args,
-                                args.timeout)
+        measure("b", lambda: bench_ours(folder, args.batch_size, args.workers, Path(args.out),
+                                        train_args, args.timeout))
+    measure("c", lambda: bench_model_ceiling(args.batch_size, args.device,
+                                             compile_model=not args.no_compile,
+                                             bf16=device.type == "cuda",
+                                             channels_last=device.type == "cuda"))
     if args.prepared:
         # The paper resized ImageNet to 256x256 once, before training; both scripts on that copy.
         prepared = make_prepared_copy(folder, folder.with_name(folder.name + "-256"))
         if args.examples:
-            rates["a256"] = bench_pytorch_examples(Path(args.examples), prepared, args.batch_size,
-                                                   args.workers, args.timeout)
+            measure("a256", lambda: bench_pytorch_examples(Path(args.examples), prepared,
+                                                           args.batch_size, args.workers, args.timeout))
         if not args.skip_ours:
-            rates["b256"] = bench_ours(prepared, args.batch_size, args.workers,
-                                       Path(args.out) / "prepared", train_args, args.timeout)
-    rates["c"] = bench_model_ceiling(args.batch_size, args.device, compile_model=not args.no_compile,
-                                     bf16=device.type == "cuda", channels_last=device.type == "cuda")
-    result["images_per_s"] = rates
-    for num, den in RATIOS:
-        if num in rates and den in rates:
-            result[f"{num}_over_{den}"] = rates[num] / rates[den]
+            measure("b256", lambda: bench_ours(prepared, args.batch_size, args.workers,
+                                               Path(args.out) / "prepared", train_args, args.timeout))
     print("\n" + format_train_table(result))
     return result
 
@@ -431,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-args", default="", help="extra flags for alexnet_lib.train, quoted")
     p.add_argument("--out", default="runs/bench-train", help="run folder for alexnet_lib.train")
     p.add_argument("--timeout", type=float, default=1800, help="seconds allowed per training run")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--json", default=None,
+                   help="also write the results to this JSON file (rewritten after every row)")
 
     p = sub.add_parser("book", help="execution time of every chapter notebook")
     p.add_argument("--root", default=".", help="repository root (with _toc.yml)")
@@ -448,9 +468,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label:<44} {r[key] * 1e3:9.2f} ms")
         print(f"speedup: {r['speedup']:.2f}")
     elif args.command == "train":
-        r = run_train_bench(args)
-        if args.json:
-            Path(args.json).write_text(json.dumps(r, indent=2))
+        r = run_train_bench(args)  # writes --json itself, after every row
+        if r.get("errors"):
+            return 1
     else:
         bench_book(Path(args.root))
     return 0

@@ -90,3 +90,27 @@ def test_measurements_record_when_and_with_what(monkeypatch):
     monkeypatch.setattr("alexnet_lib.experiments.records.git_commit", lambda **kw: "unknown")
     monkeypatch.setenv("ALEXNET_COMMIT", "0123456789ab")
     assert bench._provenance()["commit"] == "0123456789ab"
+
+
+def test_train_bench_keeps_every_row_it_measured(tmp_path, monkeypatch):
+    """A failing row is recorded and the others still run; the JSON is rewritten after each row."""
+    seen = []
+
+    def examples(*args):
+        raise RuntimeError("could not read pytorch/examples' progress lines")
+
+    def ours(*args):
+        seen.append(json.loads((tmp_path / "r.json").read_text()))  # (a)'s failure already saved
+        return 50.0
+
+    monkeypatch.setattr(bench, "make_jpeg_folder", lambda root, images, size: root)
+    monkeypatch.setattr(bench, "bench_pytorch_examples", examples)
+    monkeypatch.setattr(bench, "bench_ours", ours)
+    monkeypatch.setattr(bench, "bench_model_ceiling", lambda *args, **kw: 100.0)
+    code = bench.main(["train", "--folder", str(tmp_path / "f"), "--examples", "main.py", "--device", "cpu",
+                       "--json", str(tmp_path / "r.json")])
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert code == 1  # a row failed
+    assert "progress lines" in seen[0]["errors"]["a"] and seen[0]["images_per_s"] == {}
+    assert record["images_per_s"] == {"b": 50.0, "c": 100.0} and record["b_over_c"] == 0.5
+    assert "b_over_a" not in record and "commit" in record

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Issue 6's GPU measurements in one run, for a session that is lent a GPU for a few minutes.
 #
-#   ALEXNET_COMMIT=<sha> OUT=/some/folder bash tools/gpu_checks.sh   # on the GPU machine: 6-8 min
+#   ALEXNET_COMMIT=<sha> OUT=/some/folder bash tools/gpu_checks.sh   # on the GPU machine
 #   DEVICE=cpu PYTHON=.venv/bin/python OUT=/tmp/gc bash tools/gpu_checks.sh   # a CPU dry run
 #
 # Needs python3 with torch (CUDA), torchvision, triton, tqdm, PIL and tensorboard (the lent
 # machines' image has them: the project's .venv does not travel), and pytorch/examples'
-# imagenet/main.py at .bench/main.py, fetched separately and never committed (git-ignored
-# through .git/info/exclude). Writes to $OUT: gpu_checks.log (everything), bench_lrn.txt,
+# imagenet/main.py at .bench/main.py, fetched separately and never committed: with the session's
+# fetch tool, `git -C <mirror of pytorch/examples> show HEAD:imagenet/main.py > .bench/main.py`,
+# `echo /.bench/ >> .git/info/exclude`, and name .bench in the device call's carry. Writes to $OUT: gpu_checks.log (everything), bench_lrn.txt,
 # bench_train.json (the table's record: copy it to book/results/gpu/bench_train_<gpu>.json)
-# and tests.txt. Each step has its own time limit, and a failing step does not stop the others.
+# and tests.txt. Each step has its own time limit, and a failing step does not stop the others;
+# the limits add up to 10 minutes, one device call (the train table is saved after every row).
 set -u
 OUT=${OUT:-runs/gpu-checks}
 DEVICE=${DEVICE:-cuda}
@@ -22,9 +24,9 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 exec > >(tee -a "$OUT/gpu_checks.log") 2>&1
 
 if [ "$DEVICE" = cuda ]; then  # the real sizes
-    IMAGES=7680 BATCH=256 WORKERS=16 LRN_BATCH=256 LRN_DTYPE=bfloat16 LIMIT=200 TRAIN_DEVICE=cuda:0 COMPILE=()
+    IMAGES=7680 BATCH=256 WORKERS=16 LRN_BATCH=256 LRN_DTYPE=bfloat16 LIMIT=150 TRAIN_LIMIT=345 TRAIN_DEVICE=cuda:0 COMPILE=()
 else  # a dry run: every step, tiny sizes (>= 21 batches for (a)'s lines; no bf16 LRN in torch on CPUs)
-    IMAGES=192 BATCH=8 WORKERS=2 LRN_BATCH=4 LRN_DTYPE=float32 LIMIT=300 TRAIN_DEVICE=cpu COMPILE=(--no-compile)
+    IMAGES=192 BATCH=8 WORKERS=2 LRN_BATCH=4 LRN_DTYPE=float32 LIMIT=300 TRAIN_LIMIT=900 TRAIN_DEVICE=cpu COMPILE=(--no-compile)
 fi
 
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, report its exit status and time
@@ -36,17 +38,17 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, report its exit
     echo "=== $name: exit $rc after $((SECONDS - start)) s"
 }
 
-step env 60 bash -c "date -u; nvidia-smi -L 2>/dev/null; nproc; echo commit \$ALEXNET_COMMIT;
+step env 15 bash -c "date -u; nvidia-smi -L 2>/dev/null; nproc; echo commit \$ALEXNET_COMMIT;
   $PY -c 'import torch, torchvision, triton; print(\"torch\", torch.__version__, \"torchvision\",
   torchvision.__version__, \"triton\", triton.__version__, \"cuda\", torch.cuda.is_available())'"
 
 # The CUDA-only tests (skipped on CI): fused LRN, augmentation and towers on the device.
 # The lent machine has no nbval: the project's pytest options are dropped with -o addopts=.
-step tests 240 bash -c "set -o pipefail; $PY -m pytest -q -o addopts= -p no:cacheprovider -k cuda \
+step tests 120 bash -c "set -o pipefail; $PY -m pytest -q -o addopts= -p no:cacheprovider -k cuda \
   tests/test_lrn_triton.py tests/test_augment.py tests/test_towers.py 2>&1 | tee '$OUT/tests.txt'"
 
 # LRN: the issue's size (batch 32, float32), then training's (batch 256, bf16, channels_last).
-step lrn 120 bash -c "set -o pipefail; { $PY -m alexnet_lib.bench lrn --device $DEVICE;
+step lrn 90 bash -c "set -o pipefail; { $PY -m alexnet_lib.bench lrn --device $DEVICE;
   $PY -m alexnet_lib.bench lrn --device $DEVICE --shape $LRN_BATCH 96 55 55 --dtype $LRN_DTYPE \
     --channels-last --compile; } | tee '$OUT/bench_lrn.txt'"
 
@@ -54,7 +56,7 @@ step lrn 120 bash -c "set -o pipefail; { $PY -m alexnet_lib.bench lrn --device $
 # and on its 256x256 copy, and (c) the model alone; torch.compile on, as the training default.
 examples=()
 [ -f "$EXAMPLES" ] && examples=(--examples "$EXAMPLES") || echo "no $EXAMPLES: (a) left out"
-step train $((LIMIT * 3)) $PY -m alexnet_lib.bench train --folder /tmp/bench-jpeg --images $IMAGES \
+step train $TRAIN_LIMIT $PY -m alexnet_lib.bench train --folder /tmp/bench-jpeg --images $IMAGES \
     --batch-size $BATCH --workers $WORKERS --device $DEVICE --pipeline-only --prepared "${examples[@]}" \
     --train-args "--pipeline gpu --stats-images 1000 --device $TRAIN_DEVICE" \
     --out /tmp/bench-runs --timeout $LIMIT --json "$OUT/bench_train.json" "${COMPILE[@]}"
