@@ -1,6 +1,6 @@
 """Fused GPU kernels for Local Response Normalization (Triton): one pass forward, one backward.
 
-Defined in the book's chapter "Local Response Normalization" (the speed note); used by
+Defined in the book's chapter "Local Response Normalization" (section "Making it cheap"); used by
 :func:`alexnet_lib.lrn.local_response_norm` on CUDA tensors in eager mode, and measured by
 ``python -m alexnet_lib.bench lrn --device cuda``.
 

@@ -186,3 +186,11 @@ def test_227_caffe_arithmetic():
 def test_bad_switches(kwargs, match):
     with pytest.raises(ValueError, match=match):
         AlexNet(num_classes=10, hidden=64, **kwargs)
+
+
+def test_compiles_to_one_graph():
+    """torch.compile (on by default for training on GPUs) traces the whole net, LRN included, as
+    one graph: a graph break would cut the fusion around it and cost a round trip to Python."""
+    net = AlexNet(width=0.25, num_classes=10, input_size=64)  # two columns, LRN per column
+    explanation = torch._dynamo.explain(net)(torch.randn(2, 3, 64, 64))
+    assert explanation.graph_break_count == 0 and explanation.graph_count == 1, explanation.break_reasons
