@@ -234,12 +234,14 @@ def crop_flip(x: Tensor, top: Tensor, left: Tensor, flip: Tensor, size: int) -> 
     """
     _check_batch(x, size)
     n, _, h, w = x.shape
-    top, left = top.to(x.device, torch.long), left.to(x.device, torch.long)
-    flip = flip.to(x.device, torch.bool)
     if top.shape != (n,) or left.shape != (n,) or flip.shape != (n,):
         raise ValueError("top, left and flip need one entry per image")
+    # Checked where the offsets were drawn (the CPU in the pipelines), before they move to the
+    # images' device: checking on a GPU would wait for everything queued on it.
     if (top < 0).any() or (left < 0).any() or (top > h - size).any() or (left > w - size).any():
         raise ValueError(f"crop offsets out of range for {size}x{size} crops of {h}x{w} images")
+    top, left = top.to(x.device, torch.long), left.to(x.device, torch.long)
+    flip = flip.to(x.device, torch.bool)
     c = x.shape[1]
     step = torch.arange(size, device=x.device)
     rows = top[:, None] + step  # (N, size)

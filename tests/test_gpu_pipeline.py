@@ -16,6 +16,7 @@ from alexnet_lib.augment import DatasetStatistics
 from alexnet_lib.data import write_image_folder
 from alexnet_lib.data.gpu_pipeline import (
     GpuJpegPipeline,
+    PackedFiles,
     _collate,
     _FileBytes,
     decode_batch,
@@ -173,6 +174,21 @@ def test_workers_give_the_same_batches_as_none(folder):
         batches.append(list(pipe))
     for (x0, y0), (x2, y2) in zip(*batches, strict=True):
         assert torch.equal(x0, x2) and torch.equal(y0, y2)
+
+
+def test_augmenting_a_batch_never_reads_values_back_from_the_device(folder, monkeypatch):
+    """On a GPU, reading a value back (``.item()``, ``if tensor.any()``, a copy to the CPU) stops
+    the pipeline's thread until all the work queued on the device is done. On the meta device any
+    such read fails, so the augmentation running there proves it does none."""
+    cfg = _config(folder, channels_last=True, input_scale=2.0)
+    pipe = GpuJpegPipeline(_samples(folder, "train"), cfg, train=True, device="meta")
+    monkeypatch.setattr(pipe, "_decode_filling",
+                        lambda datas, indices: torch.empty(len(datas), 3, SIZE, SIZE, device="meta"))
+    batch = PackedFiles(torch.zeros(8, dtype=torch.uint8), [1] * 8, torch.zeros(8, dtype=torch.int64),
+                        list(range(8)))
+    x, y = pipe._prepare(batch, torch.Generator().manual_seed(0))
+    assert pipe.lighting is not None  # crops, flips, PCA lighting, scaling: all ran
+    assert x.device.type == "meta" and x.shape == (8, 3, CROP, CROP) and y.device.type == "meta"
 
 
 def test_rejects_what_it_cannot_do(folder):

@@ -206,8 +206,9 @@ class GpuJpegPipeline:
                                     batch_size=config.batch_size)
         stats = config.statistics
         self.mean = torch.as_tensor(np.asarray(stats.image), dtype=torch.float32).to(self.device)
-        self.lighting = (stats.lighting(config.lighting_std).to(self.device)
-                         if train and config.lighting_std > 0 else None)
+        # The lighting module stays on the CPU with the generator: it draws the shifts there and
+        # sends them to the device (a copy to a GPU does not wait for it; a copy back would).
+        self.lighting = stats.lighting(config.lighting_std) if train and config.lighting_std > 0 else None
         self.loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=config.batch_size, sampler=self.sampler, collate_fn=_collate,
             num_workers=config.workers, persistent_workers=config.workers > 0,
