@@ -30,6 +30,7 @@ the compiler fuses it with its neighbours.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -150,7 +151,9 @@ def local_response_norm(x: Tensor, size: int = 5, alpha: float = 1e-4, beta: flo
     ``impl`` picks the computation (all give the same values to float rounding): ``"slices"``,
     tensor operations (any device, traceable by ``torch.compile``); ``"triton"``, the fused
     kernels of :mod:`alexnet_lib.lrn_triton` (CUDA); ``"auto"``, Triton for CUDA tensors in eager
-    mode when Triton is installed, slices otherwise.
+    mode when Triton is installed, slices otherwise. The environment variable
+    ``ALEXNET_LRN_IMPL=slices`` makes ``"auto"`` always choose slices (a way out, should the fused
+    kernels fail on some GPU or Triton version, without changing code).
     """
     if x.dim() < 3:
         raise ValueError(f"LRN expects an (N, C, ...) tensor with >= 3 dims, got shape {tuple(x.shape)}")
@@ -161,7 +164,11 @@ def local_response_norm(x: Tensor, size: int = 5, alpha: float = 1e-4, beta: flo
     if impl not in ("auto", "slices", "triton"):
         raise ValueError(f"LRN impl must be 'auto', 'slices' or 'triton', got {impl!r}")
     if impl == "auto":
-        fused = x.is_cuda and not torch.compiler.is_compiling() and triton_available()
+        choice = os.environ.get("ALEXNET_LRN_IMPL", "auto")
+        if choice not in ("auto", "slices"):
+            raise ValueError(f"ALEXNET_LRN_IMPL must be 'auto' or 'slices', got {choice!r}")
+        fused = (choice == "auto" and x.is_cuda and not torch.compiler.is_compiling()
+                 and triton_available())
         impl = "triton" if fused else "slices"
     if impl == "triton":
         if not triton_available():

@@ -121,6 +121,15 @@ def test_dispatch(interpreted):
     assert torch.equal(local_response_norm(x, 5, 1e-3), slices)  # "auto" keeps CPU on slices
 
 
+def test_environment_switch_is_checked(monkeypatch):
+    monkeypatch.setenv("ALEXNET_LRN_IMPL", "slices")
+    x = _activity((1, 6, 3, 3))
+    assert torch.equal(local_response_norm(x, 5, 1e-3), local_response_norm(x, 5, 1e-3, impl="slices"))
+    monkeypatch.setenv("ALEXNET_LRN_IMPL", "fast")
+    with pytest.raises(ValueError, match="ALEXNET_LRN_IMPL"):
+        local_response_norm(x)
+
+
 @pytest.mark.skipif(INTERPRET, reason="compiles the real kernels")
 @pytest.mark.parametrize("arch", [80, 90])  # A100, H100/H200
 def test_kernels_compile_for_gpus_without_spills(arch, tmp_path):
@@ -171,3 +180,18 @@ def test_cuda_kernels_match_torch(channels_last, dtype):
     tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-2, "atol": 1e-2}
     torch.testing.assert_close(ours_out.double(), ref_out, **tol)
     torch.testing.assert_close(ours_grad.double(), ref_grad, **tol)
+
+
+@cuda
+def test_cuda_uses_the_kernels_unless_switched_off(monkeypatch):
+    from alexnet_lib import lrn_triton
+
+    calls = []
+    original = lrn_triton.lrn_triton
+    monkeypatch.setattr(lrn_triton, "lrn_triton", lambda *a: calls.append(1) or original(*a))
+    x = _activity((2, 8, 5, 5)).cuda()
+    local_response_norm(x)
+    assert calls == [1]
+    monkeypatch.setenv("ALEXNET_LRN_IMPL", "slices")
+    local_response_norm(x)
+    assert calls == [1]
