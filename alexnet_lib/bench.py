@@ -234,7 +234,11 @@ def bench_pytorch_examples(main_py: Path, folder: Path, batch_size: int, workers
 
 def bench_ours(folder: Path, batch_size: int, workers: int, out: Path, extra: list[str],
                timeout: float) -> float:
-    """Images/s of ``python -m alexnet_lib.train`` for one epoch over ``folder`` (its own report)."""
+    """Images/s of ``python -m alexnet_lib.train`` for one epoch over ``folder`` (its own report).
+
+    Each call trains in a new folder under ``out`` (the command refuses to overwrite a run)."""
+    out.mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix=f"{folder.name}-", dir=out))
     cmd = [sys.executable, "-m", "alexnet_lib.train", "--data", str(folder), "--epochs", "1",
            "--batch-size", str(batch_size), "--workers", str(workers), "--out", str(out),
            "--no-eval", *extra]
@@ -352,7 +356,7 @@ def run_train_bench(args: argparse.Namespace) -> dict[str, object]:
                                                            args.batch_size, args.workers, args.timeout))
         if not args.skip_ours:
             measure("b256", lambda: bench_ours(prepared, args.batch_size, args.workers,
-                                               Path(args.out) / "prepared", train_args, args.timeout))
+                                               Path(args.out), train_args, args.timeout))
     print("\n" + format_train_table(result))
     return result
 

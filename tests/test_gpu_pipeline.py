@@ -225,3 +225,23 @@ def test_background_thread_reraises_errors(folder, monkeypatch):
     monkeypatch.setattr(pipe, "_prepare", broken)
     with pytest.raises(RuntimeError, match="decoder exploded"):
         list(pipe)
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda
+def test_cuda_pipeline_matches_the_cpu_path(folder):
+    """On a GPU: nvJPEG decoding, the side stream and the background thread give the batches of
+    the CPU code path (to JPEG decoders' rounding), the same with and without the thread."""
+    def batches(device: str, background: bool) -> list[torch.Tensor]:
+        cfg = _config(folder, seed=3, channels_last=True, extra={"background": background})
+        pipe = make_pipeline("gpu", "train", cfg, device)
+        pipe.set_epoch(2)
+        return [x.cpu() for x, _ in pipe]
+
+    cpu, fg, bg = batches("cpu", False), batches("cuda", False), batches("cuda", True)
+    assert len(cpu) == len(fg) == len(bg) == 4
+    for c, f, b in zip(cpu, fg, bg, strict=True):
+        assert torch.equal(f, b)
+        assert (f - c).abs().mean() < 0.01 and (f - c).abs().max() < 0.15  # IDCTs differ slightly

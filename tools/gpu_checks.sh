@@ -42,10 +42,10 @@ step env 15 bash -c "date -u; nvidia-smi -L 2>/dev/null; nproc; echo commit \$AL
   $PY -c 'import torch, torchvision, triton; print(\"torch\", torch.__version__, \"torchvision\",
   torchvision.__version__, \"triton\", triton.__version__, \"cuda\", torch.cuda.is_available())'"
 
-# The CUDA-only tests (skipped on CI): fused LRN, augmentation and towers on the device.
+# The CUDA-only tests (skipped on CI): fused LRN, batched augmentation, towers, GPU pipeline.
 # The lent machine has no nbval: the project's pytest options are dropped with -o addopts=.
-step tests 120 bash -c "set -o pipefail; $PY -m pytest -q -o addopts= -p no:cacheprovider -k cuda \
-  tests/test_lrn_triton.py tests/test_augment.py tests/test_towers.py 2>&1 | tee '$OUT/tests.txt'"
+step tests 120 bash -c "set -o pipefail; $PY -m pytest -q -o addopts= -p no:cacheprovider -k 'cuda or on_the_gpu or real_devices' \
+  tests/test_lrn_triton.py tests/test_augment.py tests/test_towers.py tests/test_gpu_pipeline.py 2>&1 | tee '$OUT/tests.txt'"
 
 # LRN: the issue's size (batch 32, float32), then training's (batch 256, bf16, channels_last).
 step lrn 90 bash -c "set -o pipefail; { $PY -m alexnet_lib.bench lrn --device $DEVICE;
