@@ -1,9 +1,11 @@
-"""Benchmarks: ``python -m alexnet_lib.bench {lrn,train,book}``.
+"""Benchmarks: ``python -m alexnet_lib.bench {lrn,layers,train,book}``.
 
 Defined in the book's chapter "Training AlexNet at ImageNet scale" (the speed section).
 
 * ``lrn``   our LRN (:mod:`alexnet_lib.lrn`) vs ``torch.nn.LocalResponseNorm``, forward + backward,
             at conv1's size; prints both times and ``speedup: X.XX``.
+* ``layers`` where a training step's time goes: forward + backward time of each layer of
+            AlexNet (any device; bf16 and channels_last as on a GPU).
 * ``train`` images/s of a training step on one GPU, on an ImageNet-like JPEG folder:
             (a) pytorch/examples' ``imagenet/main.py --arch alexnet`` run unmodified (you pass its
             path: it is fetched separately and never part of this project), (b)
@@ -99,6 +101,103 @@ LRN_ROWS = {"torch_s": "torch.nn.LocalResponseNorm",
             "slices_s": "alexnet_lib LRN, tensor ops (CPU default)",
             "triton_s": "alexnet_lib LRN, fused Triton (CUDA default)",
             "compiled_s": "alexnet_lib LRN under torch.compile"}
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _layer_kind(module: torch.nn.Module) -> str:
+    names = {torch.nn.Conv2d: "conv", torch.nn.Linear: "fc", torch.nn.ReLU: "relu",
+             torch.nn.MaxPool2d: "pool", torch.nn.Dropout: "dropout", torch.nn.Flatten: "flatten"}
+    for cls, kind in names.items():
+        if isinstance(module, cls):
+            return kind
+    return "lrn" if isinstance(module, LocalResponseNorm) else type(module).__name__.lower()
+
+
+def bench_layers(batch_size: int = 32, device: str = "cpu", repeats: int = 3,
+                 dtype: torch.dtype = torch.float32, channels_last: bool = False,
+                 model: torch.nn.Module | None = None, input_size: int = 224) -> dict[str, object]:
+    """Where a training step's time goes: forward + backward seconds of each layer of AlexNet.
+
+    Each layer is timed on its own (best of ``repeats``), on an input of the shape, type and
+    layout it gets inside the network, with the gradient of its input as in training (none for
+    conv1) and in-place layers made out-of-place; the whole network is timed too (``total_s``),
+    to compare with the sum. ``dtype`` bfloat16 runs under autocast, as training on a GPU does.
+    Returns ``{"layers": [{"name", "kind", "seconds"}, ...], "total_s", ...}``.
+    """
+    import copy
+
+    from .model import AlexNet
+
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    net = (model or AlexNet()).to(dev).train()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    layers = [*net.features.named_children(), ("flatten", torch.nn.Flatten()),
+              *net.classifier.named_children()]
+    whole = torch.nn.Sequential(*(m for _, m in layers))
+    x = torch.randn(batch_size, 3, input_size, input_size, device=dev)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    sync = _sync_for(dev)
+
+    def autocast() -> torch.autocast:
+        return torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32)
+
+    inputs: list[torch.Tensor] = []  # what each layer receives inside the network
+    hooks = [m.register_forward_pre_hook(lambda _, args: inputs.append(args[0].detach().clone()))
+             for m in whole]
+    with torch.no_grad(), autocast():
+        whole(x)
+    for hook in hooks:
+        hook.remove()
+
+    def step(module: torch.nn.Module, a: torch.Tensor, input_grad: bool) -> Callable[[], None]:
+        def run() -> None:
+            leaf = a.detach().requires_grad_(input_grad)
+            with autocast():
+                out = module(leaf)
+            out.backward(torch.ones_like(out))
+            module.zero_grad(set_to_none=True)
+        return run
+
+    rows = []
+    for k, (name, module) in enumerate(layers):
+        alone = copy.deepcopy(module)
+        if hasattr(alone, "inplace"):
+            alone.inplace = False  # in place, the leaf input could not take a gradient
+        rows.append({"name": name, "kind": _layer_kind(module),
+                     "seconds": _timeit(step(alone, inputs[k], k > 0), repeats, sync)})
+
+    def full_step() -> None:
+        with autocast():
+            out = whole(x)
+        out.float().sum().backward()
+        whole.zero_grad(set_to_none=True)
+
+    return {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
+            "batch_size": batch_size, "dtype": str(dtype).removeprefix("torch."),
+            "channels_last": channels_last, "repeats": repeats, "layers": rows,
+            "total_s": _timeit(full_step, repeats, sync), "torch": torch.__version__,
+            "command": "python -m alexnet_lib.bench " + shlex.join(sys.argv[1:]), **_provenance()}
+
+
+def format_layer_times(result: dict) -> str:
+    """The ``layers`` table: each layer's milliseconds and share of their sum, the sum per kind,
+    and the whole network timed in one piece."""
+    total = sum(r["seconds"] for r in result["layers"])
+    lines = [f"{'layer':<8} {'kind':<8} {'ms':>9} {'share':>7}"]
+    lines += [f"{r['name']:<8} {r['kind']:<8} {r['seconds'] * 1e3:9.2f} {r['seconds'] / total:7.1%}"
+              for r in result["layers"]]
+    kinds: dict[str, float] = {}
+    for r in result["layers"]:
+        kinds[r["kind"]] = kinds.get(r["kind"], 0.0) + r["seconds"]
+    lines.append(f"{'sum':<17} {total * 1e3:9.2f}   (" + ", ".join(
+        f"{k} {v / total:.0%}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])) + ")")
+    lines.append(f"{'whole net':<17} {result['total_s'] * 1e3:9.2f}")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- train
@@ -457,6 +556,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None,
                    help="also write the results to this JSON file (rewritten after every row)")
 
+    p = sub.add_parser("layers", help="forward + backward time of each layer of AlexNet")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per step (default: 32)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                   help="bfloat16 runs under autocast, as training on a GPU does")
+    p.add_argument("--channels-last", action="store_true", help="channels_last model and input")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is kept")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+
     p = sub.add_parser("book", help="execution time of every chapter notebook")
     p.add_argument("--root", default=".", help="repository root (with _toc.yml)")
 
@@ -475,6 +583,14 @@ def main(argv: list[str] | None = None) -> int:
         r = run_train_bench(args)  # writes --json itself, after every row
         if r.get("errors"):
             return 1
+    elif args.command == "layers":
+        r = bench_layers(args.batch_size, args.device, args.repeats, getattr(torch, args.dtype),
+                         args.channels_last)
+        print(f"AlexNet, batch {args.batch_size}, {args.dtype}, forward + backward per layer on "
+              f"{args.device} (best of {args.repeats})")
+        print(format_layer_times(r))
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
     else:
         bench_book(Path(args.root))
     return 0

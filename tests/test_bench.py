@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from alexnet_lib import bench
 
@@ -114,3 +115,18 @@ def test_train_bench_keeps_every_row_it_measured(tmp_path, monkeypatch):
     assert "progress lines" in seen[0]["errors"]["a"] and seen[0]["images_per_s"] == {}
     assert record["images_per_s"] == {"b": 50.0, "c": 100.0} and record["b_over_c"] == 0.5
     assert "b_over_a" not in record and "commit" in record
+
+
+@pytest.mark.parametrize("options", [{}, {"dtype": torch.bfloat16, "channels_last": True}])
+def test_layers_bench_times_every_layer(options):
+    from alexnet_lib import AlexNet
+
+    net = AlexNet(width=0.25, num_classes=10, input_size=64)
+    r = bench.bench_layers(batch_size=2, repeats=1, model=net, input_size=64, **options)
+    names = [row["name"] for row in r["layers"]]
+    assert names[:4] == ["conv1", "act1", "norm1", "pool1"] and names[-1] == "fc8" and "flatten" in names
+    assert [row["kind"] for row in r["layers"]][:4] == ["conv", "relu", "lrn", "pool"]
+    assert all(row["seconds"] > 0 for row in r["layers"]) and r["total_s"] > 0
+    table = bench.format_layer_times(r)
+    assert table.splitlines()[1].startswith("conv1") and "whole net" in table
+    assert net.features.act1.inplace  # the network itself is left as it was
