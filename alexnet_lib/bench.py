@@ -19,6 +19,7 @@ Defined in the book's chapter "Training AlexNet at ImageNet scale" (the speed se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -51,6 +52,19 @@ def _timeit(fn: Callable[[], None], repeats: int, sync: Callable[[], None]) -> f
         sync()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def _device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model and the threads torch uses on it."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name} ({torch.get_num_threads()} threads)"
 
 
 def _sync_for(device: torch.device) -> Callable[[], None]:
@@ -177,7 +191,7 @@ def bench_layers(batch_size: int = 32, device: str = "cpu", repeats: int = 3,
         out.float().sum().backward()
         whole.zero_grad(set_to_none=True)
 
-    return {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
+    return {"device": _device_name(dev),
             "batch_size": batch_size, "dtype": str(dtype).removeprefix("torch."),
             "channels_last": channels_last, "repeats": repeats, "layers": rows,
             "total_s": _timeit(full_step, repeats, sync), "torch": torch.__version__,
@@ -406,7 +420,7 @@ def run_train_bench(args: argparse.Namespace) -> dict[str, object]:
     device = torch.device(args.device)
     folder = make_jpeg_folder(Path(args.folder), args.images, tuple(args.image_size))
     result: dict[str, object] = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "device": _device_name(device),
         "torch": torch.__version__, "batch_size": args.batch_size, "images": args.images,
         "image_size": list(args.image_size),
         "command": "python -m alexnet_lib.bench " + shlex.join(sys.argv[1:]),
