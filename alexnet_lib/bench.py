@@ -485,7 +485,8 @@ RATIOS = (("b", "a"), ("b", "c"), ("b256", "a256"), ("b256", "a"), ("b256", "c")
 
 
 def load_train_record(name: str = "gpu/bench_train_h100.json") -> dict:
-    """A ``train`` measurement saved with ``--json`` under the book's results folder."""
+    """A benchmark record (``train`` or ``layers``) saved with ``--json`` under the book's results
+    folder."""
     from .experiments.records import RESULTS_DIR
 
     return json.loads((Path(RESULTS_DIR) / name).read_text())

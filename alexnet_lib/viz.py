@@ -88,6 +88,42 @@ def plot_layer_costs(rows: Sequence[LayerRow]) -> Figure:
     return fig
 
 
+_KIND_COLOURS = {"conv": "tab:blue", "fc": "tab:orange", "lrn": "tab:red", "pool": "tab:green",
+                 "relu": "tab:purple", "dropout": "tab:gray", "flatten": "tab:gray"}
+
+
+def plot_layer_times(result: dict, rows: Sequence[LayerRow] = ()) -> Figure:
+    """Each layer's share of a training step's time (a ``bench layers`` record), coloured by kind,
+    beside its share of the multiply-accumulates from ``rows`` (defined in "Training AlexNet at
+    ImageNet scale")."""
+    layers = [r for r in result["layers"] if r["kind"] != "flatten"]
+    total = sum(r["seconds"] for r in result["layers"])
+    macs = {r.name: r.macs for r in rows}
+    all_macs = sum(macs.values()) or 1
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    pos = np.arange(len(layers))
+    ax.bar(pos - 0.2, [100 * r["seconds"] / total for r in layers], width=0.4,
+           color=[_KIND_COLOURS.get(r["kind"], "black") for r in layers])
+    if macs:
+        ax.bar(pos + 0.2, [100 * macs.get(r["name"], 0) / all_macs for r in layers], width=0.4,
+               color="none", edgecolor="black", hatch="//")
+    ax.set_xticks(pos, [r["name"] for r in layers], rotation=60)
+    ax.set_ylabel("% of the step")
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in _KIND_COLOURS.values()][:5]
+    first = ax.legend(handles, list(_KIND_COLOURS)[:5], loc="upper right", title="kind", ncol=5,
+                      fontsize=8)
+    ax.add_artist(first)
+    if macs:
+        shares = [Rectangle((0, 0), 1, 1, color="lightgray"),
+                  Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="black", hatch="//")]
+        ax.legend(shares, ["share of the time (colour: kind)", "share of the multiply-accumulates"],
+                  loc="upper center", bbox_to_anchor=(0.5, 0.83), fontsize=8)
+    ax.set_title(f"Where a training step's time goes: batch {result['batch_size']}, "
+                 f"{result['dtype']}, {result['device']}")
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------- data and PCA colour
 # augmentation ("Data and PCA colour augmentation") and the two-GPU split ("The two-GPU split")
 
