@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision.io import ImageReadMode, decode_image
 
 from alexnet_lib.augment import DatasetStatistics
-from alexnet_lib.data import write_image_folder
+from alexnet_lib.data import gpu_pipeline, write_image_folder
 from alexnet_lib.data.gpu_pipeline import (
+    DECODERS,
     GpuJpegPipeline,
     PackedFiles,
     _collate,
@@ -91,10 +91,26 @@ def test_mixed_shapes_resize_in_groups_like_one_by_one():
     assert kept == [i for i in range(len(datas)) if i != 4]
     assert batch.shape == (len(kept), 3, 256, 256) and batch.dtype == torch.float32
     expected = torch.stack([
-        resize_center_crop(decode_image(torch.frombuffer(bytearray(datas[i]), dtype=torch.uint8),
-                                        mode=ImageReadMode.RGB), 256) / 255.0
+        resize_center_crop(DECODERS.decode_image(torch.frombuffer(bytearray(datas[i]), dtype=torch.uint8),
+                                                 mode=DECODERS.rgb), 256) / 255.0
         for i in kept])
     torch.testing.assert_close(batch, expected, atol=0, rtol=0)  # exact: same arithmetic per image
+
+
+def test_torchcodec_and_torchvision_decode_the_same(monkeypatch):
+    """torchcodec's decoders are used when installed, torchvision's otherwise: same batches, the
+    same corrupt file left out."""
+    assert DECODERS.library == "torchcodec"  # a project dependency
+    datas = [_encoded(375, 500, 0), b"\xff\xd8 corrupt", _encoded(256, 256, 1),
+             _encoded(90, 120, 2, format="PNG"), b"neither JPEG nor PNG"]
+    results = {}
+    for library in ("torchcodec", "torchvision"):
+        monkeypatch.setattr(gpu_pipeline, "DECODERS", gpu_pipeline.load_decoders(prefer=library))
+        assert gpu_pipeline.DECODERS.library == library
+        results[library] = decode_batch(datas, torch.device("cpu"), size=64)
+    (a, kept_a), (b, kept_b) = results["torchcodec"], results["torchvision"]
+    assert kept_a == kept_b == [0, 2, 3]
+    assert torch.equal(a, b)
 
 
 def test_corrupt_files_are_replaced_and_png_decodes(folder, tmp_path):

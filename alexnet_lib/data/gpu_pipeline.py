@@ -5,7 +5,8 @@ Defined in the book's chapter "Training AlexNet at ImageNet scale"; measured by
 
 Why: decoding and augmenting 224x224 crops on CPU workers caps a modern GPU at a few thousand
 images per second (PIL decodes one JPEG per core at a time). Here CPU workers only *read files*
-(cheap), the GPU decodes whole batches with nvJPEG (``torchvision.io.decode_jpeg`` on a CUDA
+(cheap), the GPU decodes whole batches with nvJPEG (``decode_jpeg`` of torchcodec, or of
+torchvision where torchcodec is missing, on a CUDA
 device), and resizing, cropping, flipping, PCA lighting and mean subtraction run as batched
 tensor operations on the GPU. Decoding of batch k+1 runs on a side CUDA stream while the model
 trains on batch k.
@@ -21,24 +22,52 @@ import contextlib
 import math
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import Tensor
 from torchvision.datasets import ImageFolder
-from torchvision.io import ImageReadMode
 
 from .errors import CorruptImageError
 from .pipeline import EpochSampler, PipelineConfig, _worker_init
 
-__all__ = ["GpuJpegPipeline", "make_gpu_pipeline", "decode_batch", "resize_center_crop"]
+__all__ = ["GpuJpegPipeline", "make_gpu_pipeline", "decode_batch", "resize_center_crop", "load_decoders"]
 
 _JPEG_MAGIC = b"\xff\xd8"
+
+
+class ImageDecoders(NamedTuple):
+    """The JPEG and any-format decoders in use, and how they ask for RGB."""
+
+    library: str
+    decode_jpeg: Callable  # (tensor or list of tensors, mode=, device=) -> uint8 (3, H, W) each
+    decode_image: Callable  # (tensor, mode=) -> uint8 (3, H, W) on the CPU; PNG and the like
+    rgb: object
+
+
+def load_decoders(prefer: str = "torchcodec") -> ImageDecoders:
+    """torchcodec's image decoders, or torchvision's where torchcodec is not installed (torchvision
+    deprecated its own in 0.29 in favour of torchcodec's; older PyTorch installs, like the lent
+    GPU machines' image, have only torchvision's). Both give the same pixels."""
+    if prefer == "torchcodec":
+        try:
+            from torchcodec import decoders
+
+            return ImageDecoders("torchcodec", decoders.decode_jpeg, decoders.decode_image,
+                                 decoders.ImageReadMode.RGB)
+        except ImportError:
+            pass
+    from torchvision import io
+
+    return ImageDecoders("torchvision", io.decode_jpeg, io.decode_image, io.ImageReadMode.RGB)
+
+
+DECODERS = load_decoders()
+_DECODE_ERRORS = (RuntimeError, ValueError)  # torchcodec: ValueError for an unknown format
 
 
 class _FileBytes(torch.utils.data.Dataset):
@@ -134,21 +163,19 @@ def decode_batch(datas: Sequence[bytes | Tensor], device: torch.device, size: in
     other = [i for i, d in enumerate(tensors) if i not in is_jpeg and d.numel() > 0]
     if jpeg:
         try:  # one call decodes the whole batch (nvJPEG's batched decoder on a GPU)
-            decoded = torchvision.io.decode_jpeg([tensors[i] for i in jpeg], mode=ImageReadMode.RGB,
-                                                 device=device)
+            decoded = DECODERS.decode_jpeg([tensors[i] for i in jpeg], mode=DECODERS.rgb, device=device)
             for i, img in zip(jpeg, decoded, strict=True):
                 images[i] = img
-        except RuntimeError:  # a corrupt file fails the batch: find it one by one
+        except _DECODE_ERRORS:  # a corrupt file fails the batch: find it one by one
             for i in jpeg:
                 try:
-                    images[i] = torchvision.io.decode_jpeg(tensors[i], mode=ImageReadMode.RGB,
-                                                           device=device)
-                except RuntimeError:
+                    images[i] = DECODERS.decode_jpeg(tensors[i], mode=DECODERS.rgb, device=device)
+                except _DECODE_ERRORS:
                     images[i] = None  # undecodable: left out here, recorded by the pipeline
     for i in other:  # PNG saved as .JPEG and the like: decode on the CPU
         try:
-            images[i] = torchvision.io.decode_image(tensors[i], mode=ImageReadMode.RGB).to(device)
-        except RuntimeError:
+            images[i] = DECODERS.decode_image(tensors[i], mode=DECODERS.rgb).to(device)
+        except _DECODE_ERRORS:
             images[i] = None  # undecodable: left out here, recorded by the pipeline
     kept = [i for i, img in enumerate(images) if img is not None]
     if not kept:
