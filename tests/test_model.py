@@ -194,3 +194,23 @@ def test_compiles_to_one_graph():
     net = AlexNet(width=0.25, num_classes=10, input_size=64)  # two columns, LRN per column
     explanation = torch._dynamo.explain(net)(torch.randn(2, 3, 64, 64))
     assert explanation.graph_break_count == 0 and explanation.graph_count == 1, explanation.break_reasons
+
+
+def test_compiled_training_step_matches_eager():
+    """torch.compile (inductor; on by default for training on GPUs) gives the eager outputs and
+    gradients, LRN's hand-written backward included. About 40 s on a 2-core CPU."""
+    torch.manual_seed(0)
+    net = AlexNet(width=0.25, num_classes=10, input_size=64, dropout=0.0)
+    x = torch.randn(4, 3, 64, 64)
+
+    def step(model):
+        net.zero_grad(set_to_none=True)
+        out = model(x)
+        out.square().sum().backward()
+        return out.detach(), [p.grad.clone() for p in net.parameters()]
+
+    eager_out, eager_grads = step(net)
+    compiled_out, compiled_grads = step(torch.compile(net))
+    torch.testing.assert_close(compiled_out, eager_out, rtol=1e-5, atol=1e-5)
+    for got, want in zip(compiled_grads, eager_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
