@@ -17,6 +17,7 @@ OUT=${OUT:-runs/gpu-checks}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
 EXAMPLES=${EXAMPLES:-.bench/main.py}
+BENCH_TMP=${BENCH_TMP:-/tmp}  # where the generated JPEG folders and the bench's runs go
 mkdir -p "$OUT"
 # The lent machine gets the working tree without .git: pass the commit in (ALEXNET_COMMIT=...).
 export ALEXNET_COMMIT=${ALEXNET_COMMIT:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
@@ -29,6 +30,7 @@ else  # a dry run: every step, tiny sizes (>= 21 batches for (a)'s lines; no bf1
     IMAGES=192 BATCH=8 WORKERS=2 LRN_BATCH=4 LRN_DTYPE=float32 LIMIT=300 TRAIN_LIMIT=900 TRAIN_DEVICE=cpu COMPILE=(--no-compile)
 fi
 
+failed=()
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, report its exit status and time
     local name=$1 limit=$2 start=$SECONDS rc
     shift 2
@@ -36,6 +38,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, report its exit
     timeout -s INT -k 15 "$limit" "$@"
     rc=$?
     echo "=== $name: exit $rc after $((SECONDS - start)) s"
+    [ $rc -eq 0 ] || failed+=("$name")
 }
 
 step env 15 bash -c "date -u; nvidia-smi -L 2>/dev/null; nproc; echo commit \$ALEXNET_COMMIT;
@@ -60,9 +63,10 @@ step layers 60 $PY -m alexnet_lib.bench layers --device $DEVICE --batch-size $LR
 # and on its 256x256 copy, and (c) the model alone; torch.compile on, as the training default.
 examples=()
 [ -f "$EXAMPLES" ] && examples=(--examples "$EXAMPLES") || echo "no $EXAMPLES: (a) left out"
-step train $TRAIN_LIMIT $PY -m alexnet_lib.bench train --folder /tmp/bench-jpeg --images $IMAGES \
+step train $TRAIN_LIMIT $PY -m alexnet_lib.bench train --folder "$BENCH_TMP/bench-jpeg" --images $IMAGES \
     --batch-size $BATCH --workers $WORKERS --device $DEVICE --pipeline-only --prepared "${examples[@]}" \
     --train-args "--pipeline gpu --stats-images 1000 --device $TRAIN_DEVICE" \
-    --out /tmp/bench-runs --timeout $LIMIT --json "$OUT/bench_train.json" "${COMPILE[@]}"
+    --out "$BENCH_TMP/bench-runs" --timeout $LIMIT --json "$OUT/bench_train.json" "${COMPILE[@]}"
 
-echo "=== done: $OUT"
+echo "=== done: $OUT; failed: ${failed[*]:-none}"
+[ ${#failed[@]} -eq 0 ]

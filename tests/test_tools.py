@@ -1,0 +1,29 @@
+"""tools/gpu_checks.sh, the one-run GPU measurements, in its CPU dry run: every step must work,
+since a session lent a GPU for minutes cannot afford to debug it there."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).parents[1]
+
+
+def test_gpu_checks_dry_run_runs_every_step(tmp_path):
+    env = {**os.environ, "DEVICE": "cpu", "PYTHON": sys.executable, "OUT": str(tmp_path / "out"),
+           "EXAMPLES": str(tmp_path / "no-examples.py"),  # pytorch/examples is never in the repo
+           "BENCH_TMP": str(tmp_path)}
+    proc = subprocess.run(["bash", "tools/gpu_checks.sh"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    steps = dict(re.findall(r"^=== (\w+): exit (\d+) after", log, flags=re.M))
+    assert steps == {"env": "0", "tests": "0", "lrn": "0", "layers": "0", "train": "0"}, log[-6000:]
+    assert proc.returncode == 0 and "failed: none" in log
+    out = tmp_path / "out"
+    train = json.loads((out / "bench_train.json").read_text())
+    assert set(train["images_per_s"]) == {"p", "b", "c", "b256"} and "errors" not in train
+    assert len(json.loads((out / "bench_layers.json").read_text())["layers"]) == 23
+    assert "speedup:" in (out / "bench_lrn.txt").read_text()
+    assert (out / "gpu_checks.log").stat().st_size > 0
