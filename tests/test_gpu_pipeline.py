@@ -113,6 +113,20 @@ def test_torchcodec_and_torchvision_decode_the_same(monkeypatch):
     assert torch.equal(a, b)
 
 
+def test_decoders_that_fail_on_the_device_give_way_to_torchvision(folder):
+    """A decoder failing on a device (e.g. torchcodec on an untested GPU) would make every file look
+    corrupt; the pipeline checks it once and falls back to torchvision's, saying so."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("no decoder for this device")
+
+    bad = DECODERS._replace(decode_jpeg=broken)
+    assert gpu_pipeline.working_decoders("cpu", DECODERS) is DECODERS
+    with pytest.warns(RuntimeWarning, match="torchcodec cannot decode JPEGs on cpu.*torchvision"):
+        assert gpu_pipeline.working_decoders("cpu", bad).library == "torchvision"
+    with pytest.raises(RuntimeError, match="cannot decode JPEGs on cpu with torchvision"):
+        gpu_pipeline.working_decoders("cpu", bad._replace(library="torchvision"))
+
+
 def test_corrupt_files_are_replaced_and_png_decodes(folder, tmp_path):
     samples = _samples(folder, "val")[:4]
     png_as_jpeg = tmp_path / "png_saved_as.JPEG"
@@ -197,6 +211,7 @@ def test_augmenting_a_batch_never_reads_values_back_from_the_device(folder, monk
     the pipeline's thread until all the work queued on the device is done. On the meta device any
     such read fails, so the augmentation running there proves it does none."""
     cfg = _config(folder, channels_last=True, input_scale=2.0)
+    monkeypatch.setattr(gpu_pipeline, "working_decoders", lambda device: DECODERS)  # none on meta
     pipe = GpuJpegPipeline(_samples(folder, "train"), cfg, train=True, device="meta")
     monkeypatch.setattr(pipe, "_decode_filling",
                         lambda datas, indices: torch.empty(len(datas), 3, SIZE, SIZE, device="meta"))

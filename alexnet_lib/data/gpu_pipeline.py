@@ -19,9 +19,11 @@ files that cannot be decoded at all are skipped and counted in :attr:`GpuJpegPip
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import queue
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -67,6 +69,30 @@ def load_decoders(prefer: str = "torchcodec") -> ImageDecoders:
 
 
 DECODERS = load_decoders()
+
+
+def working_decoders(device: torch.device | str, decoders: ImageDecoders | None = None) -> ImageDecoders:
+    """``decoders`` (:data:`DECODERS` by default) if they decode a small JPEG on ``device``, else
+    torchvision's, with a warning. Without this check, a decoder that fails on some GPU would
+    make every file look corrupt and end the run with a misleading "dataset damaged" error."""
+    from PIL import Image
+
+    decoders = decoders or DECODERS
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 12), (200, 30, 90)).save(buf, format="JPEG")
+    probe = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
+    try:
+        (image,) = decoders.decode_jpeg([probe], mode=decoders.rgb, device=device)
+        if tuple(image.shape) == (3, 12, 16):
+            return decoders
+        problem = f"a 16x12 test JPEG came back with shape {tuple(image.shape)}"
+    except Exception as err:  # any failure means: do not use these decoders on this device
+        problem = f"{type(err).__name__}: {err}"
+    if decoders.library == "torchvision":
+        raise RuntimeError(f"cannot decode JPEGs on {device} with torchvision: {problem}")
+    warnings.warn(f"{decoders.library} cannot decode JPEGs on {device} ({problem}); using "
+                  "torchvision's decoders instead", RuntimeWarning, stacklevel=2)
+    return load_decoders(prefer="torchvision")
 _DECODE_ERRORS = (RuntimeError, ValueError)  # torchcodec: ValueError for an unknown format
 
 
@@ -149,13 +175,14 @@ def _as_tensor(data: bytes | Tensor) -> Tensor:
     return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
 
 
-def decode_batch(datas: Sequence[bytes | Tensor], device: torch.device, size: int = 256
-                 ) -> tuple[Tensor, list[int]]:
+def decode_batch(datas: Sequence[bytes | Tensor], device: torch.device, size: int = 256,
+                 decoders: ImageDecoders | None = None) -> tuple[Tensor, list[int]]:
     """Decode JPEG/PNG files' bytes into a (N, 3, size, size) float32 batch in [0, 1] on ``device``.
 
     Returns the batch and the positions (into ``datas``) of the images that decoded; the
-    others are corrupt or empty and are left out.
+    others are corrupt or empty and are left out. ``decoders``: :data:`DECODERS` by default.
     """
+    dec = decoders or DECODERS
     tensors = [_as_tensor(d) for d in datas]
     images: list[Tensor | None] = [None] * len(tensors)
     jpeg = [i for i, d in enumerate(tensors) if d.numel() > 2 and bytes(d[:2].tolist()) == _JPEG_MAGIC]
@@ -163,18 +190,18 @@ def decode_batch(datas: Sequence[bytes | Tensor], device: torch.device, size: in
     other = [i for i, d in enumerate(tensors) if i not in is_jpeg and d.numel() > 0]
     if jpeg:
         try:  # one call decodes the whole batch (nvJPEG's batched decoder on a GPU)
-            decoded = DECODERS.decode_jpeg([tensors[i] for i in jpeg], mode=DECODERS.rgb, device=device)
+            decoded = dec.decode_jpeg([tensors[i] for i in jpeg], mode=dec.rgb, device=device)
             for i, img in zip(jpeg, decoded, strict=True):
                 images[i] = img
         except _DECODE_ERRORS:  # a corrupt file fails the batch: find it one by one
             for i in jpeg:
                 try:
-                    images[i] = DECODERS.decode_jpeg(tensors[i], mode=DECODERS.rgb, device=device)
+                    images[i] = dec.decode_jpeg(tensors[i], mode=dec.rgb, device=device)
                 except _DECODE_ERRORS:
                     images[i] = None  # undecodable: left out here, recorded by the pipeline
     for i in other:  # PNG saved as .JPEG and the like: decode on the CPU
         try:
-            images[i] = DECODERS.decode_image(tensors[i], mode=DECODERS.rgb).to(device)
+            images[i] = dec.decode_image(tensors[i], mode=dec.rgb).to(device)
         except _DECODE_ERRORS:
             images[i] = None  # undecodable: left out here, recorded by the pipeline
     kept = [i for i, img in enumerate(images) if img is not None]
@@ -226,6 +253,7 @@ class GpuJpegPipeline:
         self.device = torch.device(device)
         if self.device.type == "cuda" and self.device.index is None:  # streams need an index
             self.device = torch.device("cuda", torch.cuda.current_device())
+        self.decoders = working_decoders(self.device)
         self.dataset = _FileBytes([(str(p), int(y)) for p, y in samples])
         self.skipped: list[tuple[str, str]] = []
         self.sampler = EpochSampler(len(self.dataset), shuffle=train, seed=config.seed,
@@ -256,7 +284,7 @@ class GpuJpegPipeline:
         """Decode a batch; an undecodable file is recorded and replaced by the next good one, so
         the batch keeps its size (all data-parallel ranks must take the same number of steps)."""
         size = self.config.image_size
-        batch, kept = decode_batch(datas, self.device, size)
+        batch, kept = decode_batch(datas, self.device, size, self.decoders)
         if len(kept) == len(datas):
             return batch
         good = dict(zip(kept, batch, strict=True))
@@ -265,7 +293,7 @@ class GpuJpegPipeline:
             self.skipped.append((self.dataset.samples[indices[pos]][0], "cannot be decoded"))
             for k in range(1, min(n, 100)):
                 data, _, _ = self.dataset[(indices[pos] + k) % n]
-                image, ok = decode_batch([data], self.device, size)
+                image, ok = decode_batch([data], self.device, size, self.decoders)
                 if ok:
                     good[pos] = image[0]
                     break
