@@ -8,10 +8,13 @@
 # machines' image has them: the project's .venv does not travel), and pytorch/examples'
 # imagenet/main.py at .bench/main.py, fetched separately and never committed: with the session's
 # fetch tool, `git -C <mirror of pytorch/examples> show HEAD:imagenet/main.py > .bench/main.py`,
-# `echo /.bench/ >> .git/info/exclude`, and name .bench in the device call's carry. Writes to $OUT: gpu_checks.log (everything), bench_lrn.txt,
-# bench_train.json (the table's record: copy it to book/results/gpu/bench_train_<gpu>.json),
-# bench_layers.json (for book/results/gpu/layers_<gpu>.json) and tests.txt. Each step has its own time limit, and a failing step does not stop the others;
-# the limits add up to 10 minutes, one device call (the train table is saved after every row).
+# `echo /.bench/ >> .git/info/exclude`, and name .bench in the device call's carry.
+#
+# Writes to $OUT: gpu_checks.log (everything), tests.txt, bench_lrn.txt, bench_layers.json (for
+# book/results/gpu/layers_<gpu>.json) and bench_train.json (the table's record, for
+# book/results/gpu/bench_train_<gpu>.json; rewritten after every row). Each step has its own time
+# limit and a failing step does not stop the others; the limits add up to under 10 minutes, one
+# device call. Exits non-zero if a step failed. tests/test_tools.py runs the CPU dry run in CI.
 set -u
 OUT=${OUT:-runs/gpu-checks}
 DEVICE=${DEVICE:-cuda}
