@@ -23,8 +23,8 @@ shifted slice additions (n is small), and the backward pass is written out by ha
 several times faster than ``torch.nn.LocalResponseNorm`` on a CPU (``python -m alexnet_lib.bench
 lrn`` measures it) and uses less memory. On a GPU, where LRN is limited by memory traffic, CUDA
 tensors in eager mode go to fused Triton kernels instead (:mod:`alexnet_lib.lrn_triton`: one
-pass forward, one backward); under ``torch.compile`` the tensor-op version is traced, so that
-the compiler fuses it with its neighbours.
+pass forward, one backward); under ``torch.compile`` the tensor-op version is traced, and the
+compiler fuses each pass into one kernel of its own (``tests/test_lrn.py`` checks it).
 """
 
 from __future__ import annotations

@@ -120,3 +120,24 @@ def test_bad_arguments():
         local_response_norm(torch.zeros(1, 3, 2, 2), size=0)
     with pytest.raises(ValueError, match="unknown LRN preset"):
         LocalResponseNorm.from_config("nope")
+
+
+def test_torch_compile_fuses_each_pass_into_one_kernel():
+    """Under torch.compile (the training default on GPUs) the tensor-op LRN is traced, and the
+    compiler turns its forward pass into one fused kernel and its backward pass into another
+    (here inductor's C++ kernels on the CPU; on a GPU the same graph becomes Triton kernels)."""
+    import re
+
+    from torch._inductor.utils import run_and_get_code
+
+    lrn = torch.compile(LocalResponseNorm(5, 1e-4, 0.75, 2.0, groups=2))
+    x = (torch.randn(4, 96, 13, 13) * 30).relu_().requires_grad_(True)
+
+    def forward_backward():
+        y = lrn(x)
+        y.backward(torch.ones_like(y))
+        return y
+
+    _, codes = run_and_get_code(forward_backward)
+    assert len(codes) == 2  # the forward graph and the backward graph
+    assert [len(set(re.findall(r"\bcpp_fused_\w+", code))) for code in codes] == [1, 1]
