@@ -73,13 +73,13 @@ def _sync_for(device: torch.device) -> Callable[[], None]:
 
 def bench_lrn(shape: tuple[int, ...] = (32, 96, 55, 55), device: str = "cpu", repeats: int = 5,
               dtype: torch.dtype = torch.float32, channels_last: bool = False,
-              compiled: bool = False) -> dict[str, float]:
+              compiled: bool = False) -> dict[str, object]:
     """Seconds per forward+backward of the LRNs on the same post-ReLU input, and the ratio.
 
     Keys: ``torch_s`` (``torch.nn.LocalResponseNorm``), ``slices_s`` (ours, tensor operations),
     ``triton_s`` (ours, fused kernels; CUDA with Triton only), ``compiled_s`` (ours under
     ``torch.compile``, if ``compiled``), ``ours_s`` (what the library uses by default on this
-    device) and ``speedup`` (torch_s / ours_s).
+    device) and ``speedup`` (torch_s / ours_s); a variant that fails is named in ``errors``.
     """
     from .lrn import local_response_norm, triton_available
 
@@ -105,10 +105,19 @@ def bench_lrn(shape: tuple[int, ...] = (32, 96, 55, 55), device: str = "cpu", re
     if compiled:
         variants["compiled"] = torch.compile(LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
     sync = _sync_for(dev)
-    result = {f"{name}_s": _timeit(step(fn), repeats, sync) for name, fn in variants.items()}
-    result["ours_s"] = result["triton_s" if "triton_s" in result else "slices_s"]  # the default
-    result["speedup"] = result["torch_s"] / result["ours_s"]
-    return result
+    result: dict[str, object] = {}
+    errors: dict[str, str] = {}
+    for name, fn in variants.items():
+        try:  # one variant failing (torch's LRN has no bf16 on CPUs) leaves the others' times
+            result[f"{name}_s"] = _timeit(step(fn), repeats, sync)
+        except (RuntimeError, NotImplementedError) as err:
+            errors[name] = f"{type(err).__name__}: {err}".splitlines()[0]
+    ours = "triton_s" if dev.type == "cuda" and "triton" in variants else "slices_s"  # the default
+    if ours in result:
+        result["ours_s"] = result[ours]
+        if "torch_s" in result:
+            result["speedup"] = result["torch_s"] / result["ours_s"]
+    return result | ({"errors": errors} if errors else {})
 
 
 LRN_ROWS = {"torch_s": "torch.nn.LocalResponseNorm",
@@ -593,6 +602,10 @@ def main(argv: list[str] | None = None) -> int:
         for key, label in LRN_ROWS.items():
             if key in r:
                 print(f"{label:<44} {r[key] * 1e3:9.2f} ms")
+        for name, error in r.get("errors", {}).items():
+            print(f"{name} FAILED: {error}", file=sys.stderr)
+        if "speedup" not in r:
+            return 1
         print(f"speedup: {r['speedup']:.2f}")
     elif args.command == "train":
         r = run_train_bench(args)  # writes --json itself, after every row

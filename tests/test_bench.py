@@ -33,6 +33,14 @@ def test_lrn_bench_options():
     assert "float32 channels_last on cpu" in out and "tensor ops (CPU default)" in out
 
 
+def test_lrn_bench_reports_a_failing_variant_and_times_the_rest():
+    """torch's LRN has no bfloat16 on CPUs: the bench says so, times ours, and exits 1."""
+    proc = subprocess.run([sys.executable, "-m", "alexnet_lib.bench", "lrn", "--shape", "2", "16", "9", "9",
+                           "--repeats", "1", "--dtype", "bfloat16"], capture_output=True, text=True)
+    assert proc.returncode == 1 and "speedup" not in proc.stdout
+    assert "tensor ops (CPU default)" in proc.stdout and "torch FAILED: NotImplementedError" in proc.stderr
+
+
 def test_examples_progress_parsing(tmp_path, monkeypatch):
     """The steady-state rate comes from two of pytorch/examples' running-mean lines."""
     fake = tmp_path / "main.py"
