@@ -21,6 +21,8 @@ Without a GPU, the same kernels run on CPU tensors in Triton's interpreter
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -107,8 +109,11 @@ def _launch(kernel, block: int, out: Tensor, tensors: tuple[Tensor, ...], size: 
     if stride_c is None or any(channel_stride(t) != stride_c or t.stride() != x.stride() for t in tensors):
         raise ValueError("lrn_triton needs dense NCHW or channels_last tensors of one layout")
     grid = (triton.cdiv(numel, block),)
-    kernel[grid](*tensors, out, numel, x.shape[1] // groups, stride_c, float(alpha), float(beta),
-                 float(k), BEFORE=size // 2, AFTER=(size - 1) // 2, BLOCK=block)
+    # Triton launches on the current device: make it the tensors' (the two-GPU towers keep a
+    # column on cuda:1 while cuda:0 is current).
+    with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
+        kernel[grid](*tensors, out, numel, x.shape[1] // groups, stride_c, float(alpha), float(beta),
+                     float(k), BEFORE=size // 2, AFTER=(size - 1) // 2, BLOCK=block)
     return out
 
 

@@ -195,3 +195,17 @@ def test_cuda_uses_the_kernels_unless_switched_off(monkeypatch):
     monkeypatch.setenv("ALEXNET_LRN_IMPL", "slices")
     local_response_norm(x)
     assert calls == [1]
+
+
+@pytest.mark.skipif(INTERPRET or torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+def test_cuda_kernels_run_on_the_tensors_gpu():
+    """The two-GPU towers run LRN on cuda:1 while cuda:0 is the current device."""
+    x = _activity((2, 96, 13, 13)).to("cuda:1")
+    grad = torch.randn(x.shape, device="cuda:1")
+    with torch.cuda.device(0):
+        fused = _forward_backward(lambda a: local_response_norm(a, 5, 1e-4, groups=2), x, grad)
+        slices = _forward_backward(lambda a: local_response_norm(a, 5, 1e-4, groups=2, impl="slices"),
+                                   x, grad)
+    for got, want in zip(fused, slices, strict=True):
+        assert got.device == torch.device("cuda:1")
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
