@@ -105,8 +105,13 @@ def _launch(kernel, block: int, out: Tensor, tensors: tuple[Tensor, ...], size: 
     numel = x.numel()
     if numel >= 2**31:
         raise ValueError(f"lrn_triton indexes with 32-bit offsets; {numel} elements is too many")
-    stride_c = channel_stride(x)
-    if stride_c is None or any(channel_stride(t) != stride_c or t.stride() != x.stride() for t in tensors):
+    # The kernels index all tensors with one flat offset: they must share one dense layout.
+    every = (*tensors, out)
+    if all(t.is_contiguous() for t in every):
+        stride_c = channel_stride(x.contiguous())  # H*W (size-1 dims may carry any stride)
+    elif all(t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) for t in every):
+        stride_c = 1
+    else:
         raise ValueError("lrn_triton needs dense NCHW or channels_last tensors of one layout")
     grid = (triton.cdiv(numel, block),)
     # Triton launches on the current device: make it the tensors' (the two-GPU towers keep a

@@ -110,6 +110,20 @@ def test_other_layouts_are_made_dense(interpreted):
 
 
 @in_interpreter
+def test_layouts_that_are_dense_either_way(interpreted):
+    """A batch of one whose batch stride is arbitrary, and 1x1 maps in channels_last (dense in
+    both layouts at once): still one flat layout for the kernels."""
+    odd = torch.as_strided(_activity((3, 8, 5, 5)), (1, 8, 5, 5), (999, 25, 5, 1))
+    one_by_one = _activity((2, 8, 1, 1)).contiguous(memory_format=torch.channels_last)
+    for x in (odd, one_by_one):
+        grad = torch.randn(x.shape)
+        fused = _forward_backward(lambda a: interpreted.lrn_triton(a, 5, 1e-3), x, grad)
+        slices = _forward_backward(lambda a: local_response_norm(a, 5, 1e-3, impl="slices"), x, grad)
+        for got, want in zip(fused, slices, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+@in_interpreter
 def test_dispatch(interpreted):
     x = _activity((1, 6, 3, 3))
     with pytest.raises(ValueError, match="impl"):
