@@ -200,11 +200,9 @@ def bench_layers(batch_size: int = 32, device: str = "cpu", repeats: int = 3,
         out.float().sum().backward()
         whole.zero_grad(set_to_none=True)
 
-    return {"device": _device_name(dev),
-            "batch_size": batch_size, "dtype": str(dtype).removeprefix("torch."),
+    return {**_provenance(dev), "batch_size": batch_size, "dtype": str(dtype).removeprefix("torch."),
             "channels_last": channels_last, "repeats": repeats, "layers": rows,
-            "total_s": _timeit(full_step, repeats, sync), "torch": torch.__version__,
-            "command": "python -m alexnet_lib.bench " + shlex.join(sys.argv[1:]), **_provenance()}
+            "total_s": _timeit(full_step, repeats, sync)}
 
 
 def format_layer_times(result: dict) -> str:
@@ -404,8 +402,9 @@ def bench_gpu_pipeline(folder: Path, batch_size: int, workers: int, device: str,
     return n / (time.perf_counter() - start)
 
 
-def _provenance() -> dict[str, object]:
-    """When, on what and with which code a measurement was made (airbench-style header).
+def _provenance(device: torch.device | str = "cpu") -> dict[str, object]:
+    """When, on what and with which code and command a measurement was made (airbench-style
+    header of every record).
 
     A working tree copied without ``.git`` (as to a lent GPU machine) takes the commit from the
     ``ALEXNET_COMMIT`` environment variable."""
@@ -419,7 +418,9 @@ def _provenance() -> dict[str, object]:
     except ImportError:
         triton_version = None
     commit = git_commit(paths=("alexnet_lib",))
-    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    return {"device": _device_name(torch.device(device)), "torch": torch.__version__,
+            "command": "python -m alexnet_lib.bench " + shlex.join(sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "commit": os.environ.get("ALEXNET_COMMIT", commit) if commit == "unknown" else commit,
             "cpus": os.cpu_count(), "torchvision": torchvision.__version__, "triton": triton_version,
             "python": platform.python_version()}
@@ -429,11 +430,8 @@ def run_train_bench(args: argparse.Namespace) -> dict[str, object]:
     device = torch.device(args.device)
     folder = make_jpeg_folder(Path(args.folder), args.images, tuple(args.image_size))
     result: dict[str, object] = {
-        "device": _device_name(device),
-        "torch": torch.__version__, "batch_size": args.batch_size, "images": args.images,
+        **_provenance(device), "batch_size": args.batch_size, "images": args.images,
         "image_size": list(args.image_size),
-        "command": "python -m alexnet_lib.bench " + shlex.join(sys.argv[1:]),
-        **_provenance(),
     }
     rates: dict[str, float] = {}
     errors: dict[str, str] = {}

@@ -6,10 +6,9 @@ Defined in the book's chapter "Training AlexNet at ImageNet scale"; measured by
 Why: decoding and augmenting 224x224 crops on CPU workers caps a modern GPU at a few thousand
 images per second (PIL decodes one JPEG per core at a time). Here CPU workers only *read files*
 (cheap), the GPU decodes whole batches with nvJPEG (``decode_jpeg`` of torchcodec, or of
-torchvision where torchcodec is missing, on a CUDA
-device), and resizing, cropping, flipping, PCA lighting and mean subtraction run as batched
-tensor operations on the GPU. Decoding of batch k+1 runs on a side CUDA stream while the model
-trains on batch k.
+torchvision where torchcodec is missing, on a CUDA device), and resizing, cropping, flipping,
+PCA lighting and mean subtraction run as batched tensor operations on the GPU. Decoding of batch
+k+1 runs on a side CUDA stream while the model trains on batch k.
 
 The same code runs on the CPU (``device="cpu"``): that is how the tests exercise it on machines
 without a GPU. Files that are not JPEGs (ImageNet has a PNG named .JPEG) are decoded on the CPU;
@@ -58,17 +57,18 @@ def load_decoders(prefer: str = "torchcodec") -> ImageDecoders:
     if prefer == "torchcodec":
         try:
             from torchcodec import decoders
-
+        except ImportError:  # not installed: torchvision's, below
+            decoders = None
+        if decoders is not None:
             return ImageDecoders("torchcodec", decoders.decode_jpeg, decoders.decode_image,
                                  decoders.ImageReadMode.RGB)
-        except ImportError:
-            pass
     from torchvision import io
 
     return ImageDecoders("torchvision", io.decode_jpeg, io.decode_image, io.ImageReadMode.RGB)
 
 
 DECODERS = load_decoders()
+_DECODE_ERRORS = (RuntimeError, ValueError)  # torchcodec: ValueError for an unknown format
 
 
 def working_decoders(device: torch.device | str, decoders: ImageDecoders | None = None) -> ImageDecoders:
@@ -93,7 +93,6 @@ def working_decoders(device: torch.device | str, decoders: ImageDecoders | None 
     warnings.warn(f"{decoders.library} cannot decode JPEGs on {device} ({problem}); using "
                   "torchvision's decoders instead", RuntimeWarning, stacklevel=2)
     return load_decoders(prefer="torchvision")
-_DECODE_ERRORS = (RuntimeError, ValueError)  # torchcodec: ValueError for an unknown format
 
 
 class _FileBytes(torch.utils.data.Dataset):
@@ -130,9 +129,9 @@ class PackedFiles(NamedTuple):
 def _collate(batch: list[tuple[bytes, int, int]]) -> PackedFiles:
     """Runs in the loader worker. One tensor per batch crosses to the training process through
     shared memory, read there without a copy. A list of ``bytes`` would be pickled through a
-    pipe and copied again by the training process, whose one thread also feeds the GPU (about
-    28 MB per batch of 256 ImageNet files); a tensor per file would need one shared-memory file
-    descriptor each, and run out of them."""
+    pipe and copied again by the training process, whose one thread also feeds the GPU (256
+    files of ImageNet's ~110 KB average make ~28 MB per batch); a tensor per file would need one
+    shared-memory file descriptor each, and run out of them."""
     datas, labels, indices = zip(*batch, strict=True)
     lengths = [len(d) for d in datas]
     packed = torch.empty(sum(lengths), dtype=torch.uint8)
