@@ -100,7 +100,7 @@ def test_mixed_shapes_resize_in_groups_like_one_by_one():
 def test_torchcodec_and_torchvision_decode_the_same(monkeypatch):
     """torchcodec's decoders are used when installed, torchvision's otherwise: same batches, the
     same corrupt file left out."""
-    assert DECODERS.library == "torchcodec"  # a project dependency
+    assert DECODERS.library == "torchcodec", "torchcodec, a project dependency, does not import"
     datas = [_encoded(375, 500, 0), b"\xff\xd8 corrupt", _encoded(256, 256, 1),
              _encoded(90, 120, 2, format="PNG"), b"neither JPEG nor PNG"]
     results = {}
@@ -119,7 +119,8 @@ def test_decoders_that_fail_on_the_device_give_way_to_torchvision(folder):
     def broken(*args, **kwargs):
         raise RuntimeError("no decoder for this device")
 
-    bad = DECODERS._replace(decode_jpeg=broken)
+    # Named torchcodec whatever is installed: the fallback is what is tested.
+    bad = DECODERS._replace(library="torchcodec", decode_jpeg=broken)
     assert gpu_pipeline.working_decoders("cpu", DECODERS) is DECODERS
     with pytest.warns(RuntimeWarning, match="torchcodec cannot decode JPEGs on cpu.*torchvision"):
         assert gpu_pipeline.working_decoders("cpu", bad).library == "torchvision"

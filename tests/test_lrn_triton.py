@@ -27,7 +27,9 @@ in_interpreter = pytest.mark.skipif(not INTERPRET, reason="run in a fresh proces
 @pytest.mark.skipif(INTERPRET, reason="this is the run in the interpreter")
 def test_kernels_in_triton_interpreter():
     """Every interpreter test of this file, in a fresh process (Triton reads the switch once)."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+    # -o addopts=: the project's options name nbval, which a bare GPU image may lack.
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider",
+                           __file__],
                           env={**os.environ, "TRITON_INTERPRET": "1"}, capture_output=True, text=True,
                           timeout=600, cwd=Path(__file__).parents[1])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
