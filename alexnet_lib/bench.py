@@ -513,11 +513,23 @@ def format_train_table(result: dict) -> str:
 # --------------------------------------------------------------------------- book
 
 
+def execute_notebook(nb, folder: Path, timeout: int = 600) -> None:
+    """Execute ``nb`` (an nbformat notebook) in place, in a fresh kernel started in ``folder``.
+
+    The kernel's own log is limited to errors: ipykernel 7 warns at every start that its local
+    TCP ports are unencrypted, which says nothing about the notebook.
+    """
+    from nbclient import NotebookClient
+
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                   resources={"metadata": {"path": str(folder)}}).execute()
+
+
 def bench_book(root: Path, timeout: int = 600) -> dict[str, float]:
     """Seconds to execute each chapter notebook listed in ``_toc.yml`` (fresh kernel each)."""
     import nbformat
     import yaml
-    from nbclient import NotebookClient
 
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     files = [entry["file"] for entry in toc.get("chapters", [])]
@@ -528,8 +540,7 @@ def bench_book(root: Path, timeout: int = 600) -> dict[str, float]:
             continue  # a markdown page
         nb = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        execute_notebook(nb, path.parent, timeout)
         times[name] = time.perf_counter() - start
         print(f"{name:<30} {times[name]:7.1f} s", flush=True)
     print(f"{'total':<30} {sum(times.values()):7.1f} s")

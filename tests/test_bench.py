@@ -138,3 +138,22 @@ def test_layers_bench_times_every_layer(options):
     table = bench.format_layer_times(r)
     assert table.splitlines()[1].startswith("conv1") and "whole net" in table
     assert net.features.act1.inplace  # the network itself is left as it was
+
+
+def test_book_bench_times_each_chapter_notebook_in_its_folder(tmp_path, capfd):
+    import nbformat
+
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n"
+                                       "- file: book/page\n- file: book/chapter\n")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "page.md").write_text("# A markdown page: not timed\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("open('ran.txt', 'w').write('yes')"))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "book" / "chapter.ipynb")
+    times = bench.bench_book(tmp_path)
+    assert list(times) == ["book/chapter"] and times["book/chapter"] > 0
+    assert (tmp_path / "book" / "ran.txt").read_text() == "yes"  # ran in the chapter's folder
+    out, err = capfd.readouterr()
+    assert "book/chapter" in out and "total" in out
+    assert "WARNING" not in err  # the kernel's start-up chatter is silenced

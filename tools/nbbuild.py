@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from alexnet_lib.bench import execute_notebook
 
 
 def build(spec: str, target: str, timeout: int = 600) -> None:
@@ -34,8 +35,7 @@ def build(spec: str, target: str, timeout: int = 600) -> None:
     for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
         cell["id"] = f"cell-{i:02d}"
     path = Path(target)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    execute_notebook(nb, path.parent, timeout)
     nbformat.write(nb, path)
     print(f"wrote {path} ({len(nb.cells)} cells)")
 
@@ -44,8 +44,7 @@ def execute(target: str, timeout: int = 600) -> None:
     """Re-execute an existing notebook in place (after editing its cells or the library)."""
     path = Path(target)
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    execute_notebook(nb, path.parent, timeout)
     nbformat.write(nb, path)
     print(f"executed {path} ({len(nb.cells)} cells)")
 
