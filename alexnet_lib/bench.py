@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m alexnet_lib.bench {lrn,layers,train,book}``.
+"""Benchmarks: ``python -m alexnet_lib.bench {lrn,layers,train,pipeline,book}``.
 
 Defined in the book's chapter "Training AlexNet at ImageNet scale" (the speed section).
 
@@ -13,6 +13,8 @@ Defined in the book's chapter "Training AlexNet at ImageNet scale" (the speed se
             (the ceiling). Prints a table with b/a, b/c and projected hours for 90 epochs.
             ``--prepared`` adds both scripts on a 256x256 copy of the folder (the paper's
             one-time preprocessing, as ``python -m alexnet_lib.data.prepare`` does).
+* ``pipeline`` where the GPU input pipeline's time goes: images/s of reading, decoding (in one
+            thread and split over several), resizing and augmenting, each on its own.
 * ``book``  the execution time of every chapter notebook on this machine.
 """
 
@@ -370,15 +372,14 @@ def bench_ours(folder: Path, batch_size: int, workers: int, out: Path, extra: li
     return float(metrics["train_images_per_s"])
 
 
-def bench_gpu_pipeline(folder: Path, batch_size: int, workers: int, device: str,
-                       max_batches: int = 100) -> float:
-    """Images/s of the GPU input pipeline alone (read, decode, augment), no model."""
+def _timing_pipeline(folder: Path, batch_size: int, workers: int, device: str):
+    """The training split's ``--pipeline gpu`` on ``folder``, with stand-in statistics (they only
+    shift values; their numbers do not change the cost)."""
     import numpy as np
 
     from .augment import DatasetStatistics
     from .data.pipeline import PipelineConfig, make_pipeline
 
-    # Statistics only shift values here; their exact numbers do not change the cost.
     stats = DatasetStatistics(image=np.full((3, 256, 256), 0.45, np.float32),
                               channel_mean=np.full(3, 0.45, np.float32),
                               channel_std=np.full(3, 0.25, np.float32), count=1,
@@ -387,6 +388,13 @@ def bench_gpu_pipeline(folder: Path, batch_size: int, workers: int, device: str,
                             statistics=stats, channels_last=True)
     pipe = make_pipeline("gpu", "train", config, device)
     pipe.set_epoch(0)
+    return pipe
+
+
+def bench_gpu_pipeline(folder: Path, batch_size: int, workers: int, device: str,
+                       max_batches: int = 100) -> float:
+    """Images/s of the GPU input pipeline alone (read, decode, augment), no model."""
+    pipe = _timing_pipeline(folder, batch_size, workers, device)
     sync = _sync_for(torch.device(device))
     n, start = 0, None
     for i, (x, _) in enumerate(pipe):
@@ -400,6 +408,90 @@ def bench_gpu_pipeline(folder: Path, batch_size: int, workers: int, device: str,
     if start is None:
         raise RuntimeError("too few batches to time the pipeline: use more images")
     return n / (time.perf_counter() - start)
+
+
+PIPELINE_STAGES = {
+    "read": "read files (loader workers, from their start)",
+    "decode": "decode JPEGs, one thread",
+    "decode_threads": "decode JPEGs, {threads} threads",
+    "resize": "decode + resize to 256x256",
+    "prepare": "all: + crop, flip, PCA lighting, mean",
+}
+
+
+def bench_pipeline_stages(folder: Path, batch_size: int, workers: int, device: str,
+                          batches: int = 8, threads: int = 4) -> dict[str, object]:
+    """Where the ``--pipeline gpu`` time goes: images/s of each stage on its own.
+
+    The loader's workers read ``batches`` batches (``read``: from the workers' start, so it
+    includes it); the stages after it run again and again on those batches, held in memory:
+    decoding alone in the calling thread (``decode``), decoding with each batch split over
+    ``threads`` threads, each on its own CUDA stream (``decode_threads``: whether decoding in
+    parallel would pay), decoding and resizing (``resize``), and all of a batch's preparation
+    (``prepare``). (The calling thread's CPU time would not tell whether decoding is limited by
+    the CPU: waiting for a CUDA stream spins, so it counts as busy.)
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .data.gpu_pipeline import decode_batch
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    pipe = _timing_pipeline(folder, batch_size, workers, str(dev))
+    sync, dec = _sync_for(dev), pipe.decoders
+    start = time.perf_counter()
+    held = []
+    for batch in pipe.loader:
+        held.append(batch)
+        if len(held) == batches:
+            break
+    images = sum(len(b.lengths) for b in held)
+    rates: dict[str, float] = {"read": images / (time.perf_counter() - start)}
+    if len(held) < 2:
+        raise RuntimeError("too few batches to time the pipeline's stages: use more images")
+
+    def decode(files) -> None:
+        dec.decode_jpeg(list(files), mode=dec.rgb, device=dev)
+
+    pool = ThreadPoolExecutor(threads)
+    streams = [torch.cuda.Stream(dev) if dev.type == "cuda" else None for _ in range(threads)]
+
+    def decode_split(batch) -> None:
+        files = batch.files()
+        chunks = [files[k::threads] for k in range(threads)]
+
+        def work(k: int) -> None:
+            with torch.cuda.stream(streams[k]) if streams[k] is not None else contextlib.nullcontext():
+                decode(chunks[k])
+        list(pool.map(work, range(threads)))
+
+    generator = torch.Generator().manual_seed(0)
+    stages: dict[str, Callable] = {
+        "decode": lambda b: decode(b.files()),
+        "decode_threads": decode_split,
+        "resize": lambda b: decode_batch(b.files(), dev, pipe.config.image_size, dec),
+        "prepare": lambda b: pipe._prepare(b, generator),
+    }
+    for name, stage in stages.items():
+        stage(held[0])  # warm-up: the decoder's start-up, kernels' first launch
+        sync()
+        start = time.perf_counter()
+        for batch in held:
+            stage(batch)
+        sync()
+        rates[name] = images / (time.perf_counter() - start)
+    pool.shutdown()
+    return {**_provenance(dev), "batch_size": batch_size, "batches": len(held), "threads": threads,
+            "workers": workers, "images_per_s": rates, "decoders": dec.library}
+
+
+def format_pipeline_stages(result: dict) -> str:
+    """:func:`bench_pipeline_stages`'s result as a table."""
+    lines = [f"{'stage':<48} {'images/s':>10}"]
+    for key, rate in result["images_per_s"].items():
+        lines.append(f"{PIPELINE_STAGES[key].format(threads=result['threads']):<48} {rate:>10,.0f}")
+    return "\n".join(lines)
 
 
 def _provenance(device: torch.device | str = "cpu") -> dict[str, object]:
@@ -598,6 +690,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is kept")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
 
+    p = sub.add_parser("pipeline", help="images/s of each stage of the GPU input pipeline")
+    p.add_argument("--folder", default="data/bench-jpeg",
+                   help="ImageNet-style JPEG folder; generated from the built-in data if missing")
+    p.add_argument("--images", type=int, default=25_600, help="training images to generate/use")
+    p.add_argument("--image-size", type=int, nargs=2, default=[500, 375], metavar=("W", "H"),
+                   help="size of generated images (default: ImageNet's typical 500x375)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per batch (default: 256)")
+    p.add_argument("--batches", type=int, default=8, help="batches read, then timed per stage")
+    p.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1),
+                   help="file-reading processes")
+    p.add_argument("--threads", type=int, default=4, help="threads of the split-decoding stage")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="where to decode and augment (default: cuda if present)")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+
     p = sub.add_parser("book", help="execution time of every chapter notebook")
     p.add_argument("--root", default=".", help="repository root (with _toc.yml)")
 
@@ -626,6 +733,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"AlexNet, batch {args.batch_size}, {args.dtype}, forward + backward per layer on "
               f"{args.device} (best of {args.repeats})")
         print(format_layer_times(r))
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+    elif args.command == "pipeline":
+        folder = make_jpeg_folder(Path(args.folder), args.images, tuple(args.image_size))
+        r = bench_pipeline_stages(folder, args.batch_size, args.workers, args.device, args.batches,
+                                  args.threads)
+        print(f"--pipeline gpu on {r['device']}, {r['decoders']}'s decoders, batch {args.batch_size}, "
+              f"{r['batches']} batches, {args.workers} workers")
+        print(format_pipeline_stages(r))
         if args.json:
             Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
     else:

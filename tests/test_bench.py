@@ -141,6 +141,7 @@ def test_layers_bench_times_every_layer(options):
 
 
 def test_book_bench_times_each_chapter_notebook_in_its_folder(tmp_path, capfd):
+    pytest.importorskip("nbclient")  # the book's packages (pip install -e '.[book]')
     import nbformat
 
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n"
@@ -157,3 +158,25 @@ def test_book_bench_times_each_chapter_notebook_in_its_folder(tmp_path, capfd):
     out, err = capfd.readouterr()
     assert "book/chapter" in out and "total" in out
     assert "WARNING" not in err  # the kernel's start-up chatter is silenced
+
+
+def test_pipeline_bench_times_every_stage(tmp_path):
+    folder = bench.make_jpeg_folder(tmp_path / "jpeg", 48, (120, 90), workers=1)
+    r = bench.bench_pipeline_stages(folder, batch_size=8, workers=0, device="cpu", batches=3, threads=2)
+    assert list(r["images_per_s"]) == list(bench.PIPELINE_STAGES)
+    assert all(rate > 0 for rate in r["images_per_s"].values())
+    assert r["batches"] == 3 and r["commit"] and r["device"]
+    table = bench.format_pipeline_stages(r)
+    assert "decode JPEGs, 2 threads" in table and "256x256" in table
+    with pytest.raises(RuntimeError, match="too few batches"):
+        bench.bench_pipeline_stages(folder, batch_size=48, workers=0, device="cpu", batches=3)
+
+
+def test_pipeline_bench_command(tmp_path, capsys):
+    record = tmp_path / "stages.json"
+    assert bench.main(["pipeline", "--folder", str(tmp_path / "jpeg"), "--images", "32", "--image-size",
+                       "96", "64", "--batch-size", "8", "--batches", "2", "--workers", "1", "--threads",
+                       "2", "--device", "cpu", "--json", str(record)]) == 0
+    out = capsys.readouterr().out
+    assert "decode + resize to 256x256" in out and "decode JPEGs, 2 threads" in out
+    assert set(json.loads(record.read_text())["images_per_s"]) == set(bench.PIPELINE_STAGES)

@@ -19,11 +19,14 @@ def test_gpu_checks_dry_run_runs_every_step(tmp_path):
                           text=True, timeout=600)
     log = proc.stdout + proc.stderr
     steps = dict(re.findall(r"^=== (\w+): exit (\d+) after", log, flags=re.M))
-    assert steps == {"env": "0", "tests": "0", "lrn": "0", "layers": "0", "train": "0"}, log[-6000:]
+    assert steps == {"env": "0", "tests": "0", "lrn": "0", "layers": "0", "pipeline": "0", "train": "0"}, \
+        log[-6000:]
     assert proc.returncode == 0 and "failed: none" in log
     out = tmp_path / "out"
     train = json.loads((out / "bench_train.json").read_text())
     assert set(train["images_per_s"]) == {"p", "b", "c", "b256"} and "errors" not in train
     assert len(json.loads((out / "bench_layers.json").read_text())["layers"]) == 23
+    stages = json.loads((out / "bench_pipeline.json").read_text())["images_per_s"]
+    assert stages.keys() == {"read", "decode", "decode_threads", "resize", "prepare"}
     assert "speedup:" in (out / "bench_lrn.txt").read_text()
     assert (out / "gpu_checks.log").stat().st_size > 0

@@ -11,7 +11,8 @@
 # `echo /.bench/ >> .git/info/exclude`, and name .bench in the device call's carry.
 #
 # Writes to $OUT: gpu_checks.log (everything), tests.txt, bench_lrn.txt, bench_layers.json (for
-# book/results/gpu/layers_<gpu>.json) and bench_train.json (the table's record, for
+# book/results/gpu/layers_<gpu>.json), bench_pipeline.json (the pipeline's stages, for
+# book/results/gpu/pipeline_<gpu>.json) and bench_train.json (the table's record, for
 # book/results/gpu/bench_train_<gpu>.json; rewritten after every row). Each step has its own time
 # limit and a failing step does not stop the others; the limits add up to under 10 minutes, one
 # device call. Exits non-zero if a step failed. tests/test_tools.py runs the CPU dry run in CI.
@@ -28,7 +29,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 exec > >(tee -a "$OUT/gpu_checks.log") 2>&1
 
 if [ "$DEVICE" = cuda ]; then  # the real sizes
-    IMAGES=7680 BATCH=256 WORKERS=16 LRN_BATCH=256 LRN_DTYPE=bfloat16 LIMIT=140 TRAIN_LIMIT=320 TRAIN_DEVICE=cuda:0 COMPILE=()
+    IMAGES=7680 BATCH=256 WORKERS=16 LRN_BATCH=256 LRN_DTYPE=bfloat16 LIMIT=140 TRAIN_LIMIT=300 TRAIN_DEVICE=cuda:0 COMPILE=()
 else  # a dry run: every step, tiny sizes (>= 21 batches for (a)'s lines; no bf16 LRN in torch on CPUs)
     IMAGES=192 BATCH=8 WORKERS=2 LRN_BATCH=4 LRN_DTYPE=float32 LIMIT=300 TRAIN_LIMIT=900 TRAIN_DEVICE=cpu COMPILE=(--no-compile)
 fi
@@ -50,7 +51,7 @@ step env 15 bash -c "date -u; nvidia-smi -L 2>/dev/null; nproc; echo commit \$AL
 
 # The CUDA-only tests (skipped on CI): fused LRN, batched augmentation, towers, GPU pipeline.
 # The lent machine has no nbval: the project's pytest options are dropped with -o addopts=.
-step tests 100 bash -c "set -o pipefail; $PY -m pytest -q -o addopts= -p no:cacheprovider -k 'cuda or on_the_gpu or real_devices' \
+step tests 90 bash -c "set -o pipefail; $PY -m pytest -q -o addopts= -p no:cacheprovider -k 'cuda or on_the_gpu or real_devices' \
   tests/test_lrn_triton.py tests/test_augment.py tests/test_towers.py tests/test_gpu_pipeline.py 2>&1 | tee '$OUT/tests.txt'"
 
 # LRN: the issue's size (batch 32, float32), then training's (batch 256, bf16, channels_last).
@@ -61,6 +62,11 @@ step lrn 80 bash -c "set -o pipefail; { $PY -m alexnet_lib.bench lrn --device $D
 # Where a training step's time goes on the GPU, layer by layer (training's batch, dtype, layout).
 step layers 60 $PY -m alexnet_lib.bench layers --device $DEVICE --batch-size $LRN_BATCH \
     --dtype $LRN_DTYPE --channels-last --json "$OUT/bench_layers.json"
+
+# Where the input pipeline's time goes: read, decode (one thread, then split over 4), resize,
+# augment. This step also writes the JPEG folder the train step reuses.
+step pipeline 45 $PY -m alexnet_lib.bench pipeline --folder "$BENCH_TMP/bench-jpeg" --images $IMAGES \
+    --batch-size $BATCH --workers $WORKERS --device $DEVICE --json "$OUT/bench_pipeline.json"
 
 # Training throughput: (p) pipeline alone, (a) pytorch/examples, (b) ours, on the 500x375 folder
 # and on its 256x256 copy, and (c) the model alone; torch.compile on, as the training default.
