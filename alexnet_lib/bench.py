@@ -487,10 +487,13 @@ def bench_pipeline_stages(folder: Path, batch_size: int, workers: int, device: s
 
 
 def format_pipeline_stages(result: dict) -> str:
-    """:func:`bench_pipeline_stages`'s result as a table."""
-    lines = [f"{'stage':<48} {'images/s':>10}"]
+    """:func:`bench_pipeline_stages`'s result as a table of images/s; with a second column for
+    the folder prepared at 256x256 if the record has one (``images_per_s_prepared``)."""
+    prepared = result.get("images_per_s_prepared", {})
+    lines = [f"{'stage':<48} {'images/s':>10}" + (f" {'256x256 folder':>15}" if prepared else "")]
     for key, rate in result["images_per_s"].items():
-        lines.append(f"{PIPELINE_STAGES[key].format(threads=result['threads']):<48} {rate:>10,.0f}")
+        line = f"{PIPELINE_STAGES[key].format(threads=result['threads']):<48} {rate:>10,.0f}"
+        lines.append(line + (f" {prepared[key]:>15,.0f}" if key in prepared else ""))
     return "\n".join(lines)
 
 
@@ -701,6 +704,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1),
                    help="file-reading processes")
     p.add_argument("--threads", type=int, default=4, help="threads of the split-decoding stage")
+    p.add_argument("--prepared", action="store_true",
+                   help="also time the stages on a copy of the folder resized to 256x256 (as "
+                        "python -m alexnet_lib.data.prepare makes; bench train reuses it)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="where to decode and augment (default: cuda if present)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -739,8 +745,15 @@ def main(argv: list[str] | None = None) -> int:
         folder = make_jpeg_folder(Path(args.folder), args.images, tuple(args.image_size))
         r = bench_pipeline_stages(folder, args.batch_size, args.workers, args.device, args.batches,
                                   args.threads)
+        r["image_size"] = list(args.image_size)
+        if args.prepared:
+            prepared = make_prepared_copy(folder, folder.with_name(folder.name + "-256"))
+            r["images_per_s_prepared"] = bench_pipeline_stages(
+                prepared, args.batch_size, args.workers, args.device, args.batches,
+                args.threads)["images_per_s"]
         print(f"--pipeline gpu on {r['device']}, {r['decoders']}'s decoders, batch {args.batch_size}, "
-              f"{r['batches']} batches, {args.workers} workers")
+              f"{r['batches']} batches, {args.workers} workers, images {args.image_size[0]}x"
+              f"{args.image_size[1]}")
         print(format_pipeline_stages(r))
         if args.json:
             Path(args.json).write_text(json.dumps(r, indent=2) + "\n")

@@ -176,7 +176,10 @@ def test_pipeline_bench_command(tmp_path, capsys):
     record = tmp_path / "stages.json"
     assert bench.main(["pipeline", "--folder", str(tmp_path / "jpeg"), "--images", "32", "--image-size",
                        "96", "64", "--batch-size", "8", "--batches", "2", "--workers", "1", "--threads",
-                       "2", "--device", "cpu", "--json", str(record)]) == 0
+                       "2", "--device", "cpu", "--prepared", "--json", str(record)]) == 0
     out = capsys.readouterr().out
     assert "decode + resize to 256x256" in out and "decode JPEGs, 2 threads" in out
-    assert set(json.loads(record.read_text())["images_per_s"]) == set(bench.PIPELINE_STAGES)
+    assert "256x256 folder" in out
+    r = json.loads(record.read_text())
+    assert set(r["images_per_s"]) == set(r["images_per_s_prepared"]) == set(bench.PIPELINE_STAGES)
+    assert (tmp_path / "jpeg-256").is_dir()  # where bench train --prepared looks for it

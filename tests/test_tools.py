@@ -26,7 +26,8 @@ def test_gpu_checks_dry_run_runs_every_step(tmp_path):
     train = json.loads((out / "bench_train.json").read_text())
     assert set(train["images_per_s"]) == {"p", "b", "c", "b256"} and "errors" not in train
     assert len(json.loads((out / "bench_layers.json").read_text())["layers"]) == 23
-    stages = json.loads((out / "bench_pipeline.json").read_text())["images_per_s"]
-    assert stages.keys() == {"read", "decode", "decode_threads", "resize", "prepare"}
+    stages = json.loads((out / "bench_pipeline.json").read_text())
+    assert stages["images_per_s"].keys() == stages["images_per_s_prepared"].keys() == {
+        "read", "decode", "decode_threads", "resize", "prepare"}
     assert "speedup:" in (out / "bench_lrn.txt").read_text()
     assert (out / "gpu_checks.log").stat().st_size > 0

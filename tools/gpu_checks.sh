@@ -64,9 +64,10 @@ step layers 60 $PY -m alexnet_lib.bench layers --device $DEVICE --batch-size $LR
     --dtype $LRN_DTYPE --channels-last --json "$OUT/bench_layers.json"
 
 # Where the input pipeline's time goes: read, decode (one thread, then split over 4), resize,
-# augment. This step also writes the JPEG folder the train step reuses.
+# augment, on the 500x375 folder and its 256x256 copy. This step also writes both folders, which
+# the train step reuses.
 step pipeline 45 $PY -m alexnet_lib.bench pipeline --folder "$BENCH_TMP/bench-jpeg" --images $IMAGES \
-    --batch-size $BATCH --workers $WORKERS --device $DEVICE --json "$OUT/bench_pipeline.json"
+    --batch-size $BATCH --workers $WORKERS --device $DEVICE --prepared --json "$OUT/bench_pipeline.json"
 
 # Training throughput: (p) pipeline alone, (a) pytorch/examples, (b) ours, on the 500x375 folder
 # and on its 256x256 copy, and (c) the model alone; torch.compile on, as the training default.
