@@ -642,6 +642,15 @@ def bench_book(root: Path, timeout: int = 600) -> dict[str, float]:
     return times
 
 
+def _add_folder_arguments(parser: argparse.ArgumentParser) -> None:
+    """The JPEG folder options shared by ``train`` and ``pipeline`` (same defaults, same folder)."""
+    parser.add_argument("--folder", default="data/bench-jpeg",
+                        help="ImageNet-style JPEG folder; generated from the built-in data if missing")
+    parser.add_argument("--images", type=int, default=25_600, help="training images to generate/use")
+    parser.add_argument("--image-size", type=int, nargs=2, default=[500, 375], metavar=("W", "H"),
+                        help="size of generated images (default: ImageNet's typical 500x375)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alexnet_lib.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -658,11 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true", help="also time ours under torch.compile")
 
     p = sub.add_parser("train", help="images/s: pytorch/examples vs alexnet_lib.train vs ceiling")
-    p.add_argument("--folder", default="data/bench-jpeg",
-                   help="ImageNet-style JPEG folder; generated from the built-in data if missing")
-    p.add_argument("--images", type=int, default=25_600, help="training images to generate/use")
-    p.add_argument("--image-size", type=int, nargs=2, default=[500, 375], metavar=("W", "H"),
-                   help="size of generated images (default: ImageNet's typical 500x375)")
+    _add_folder_arguments(p)
     p.add_argument("--examples", default=None,
                    help="path to pytorch/examples' imagenet/main.py (fetched separately; omitted "
                         "from the table if not given)")
@@ -694,11 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
 
     p = sub.add_parser("pipeline", help="images/s of each stage of the GPU input pipeline")
-    p.add_argument("--folder", default="data/bench-jpeg",
-                   help="ImageNet-style JPEG folder; generated from the built-in data if missing")
-    p.add_argument("--images", type=int, default=25_600, help="training images to generate/use")
-    p.add_argument("--image-size", type=int, nargs=2, default=[500, 375], metavar=("W", "H"),
-                   help="size of generated images (default: ImageNet's typical 500x375)")
+    _add_folder_arguments(p)
     p.add_argument("--batch-size", type=int, default=256, help="images per batch (default: 256)")
     p.add_argument("--batches", type=int, default=8, help="batches read, then timed per stage")
     p.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1),
