@@ -743,6 +743,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
     elif args.command == "pipeline":
+        if args.batches < 2 or args.threads < 1 or args.batch_size < 1:
+            parser.error("pipeline needs --batches >= 2, --threads >= 1 and --batch-size >= 1")
         folder = make_jpeg_folder(Path(args.folder), args.images, tuple(args.image_size))
         r = bench_pipeline_stages(folder, args.batch_size, args.workers, args.device, args.batches,
                                   args.threads)

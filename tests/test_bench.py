@@ -183,3 +183,9 @@ def test_pipeline_bench_command(tmp_path, capsys):
     r = json.loads(record.read_text())
     assert set(r["images_per_s"]) == set(r["images_per_s_prepared"]) == set(bench.PIPELINE_STAGES)
     assert (tmp_path / "jpeg-256").is_dir()  # where bench train --prepared looks for it
+
+
+def test_pipeline_bench_refuses_too_few_batches(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["pipeline", "--batches", "1"])
+    assert "--batches >= 2" in capsys.readouterr().err
