@@ -273,10 +273,14 @@ def _prepare_chunk(args: tuple[list[tuple[str, str]], int]) -> int:
     return len(pairs)
 
 
-def make_prepared_copy(src: Path, dst: Path, size: int = 256, workers: int | None = None) -> Path:
+def make_prepared_copy(src: Path, dst: Path | None = None, size: int = 256,
+                       workers: int | None = None) -> Path:
     """A copy of the JPEG folder ``src`` in the paper's preprocessing (shorter side to ``size``,
     central square; what ``python -m alexnet_lib.data.prepare`` does to ImageNet once, with the
-    same function). Reuses ``dst`` if it already holds as many images as ``src``."""
+    same function). Reuses ``dst`` if it already holds as many images as ``src``. By default
+    ``dst`` is ``src`` with ``-256`` appended: ``train --prepared`` and ``pipeline --prepared``
+    share it."""
+    dst = dst or src.with_name(f"{src.name}-{size}")
     files = sorted(src.glob("*/*/*.JPEG"))
     if sum(1 for _ in dst.glob("*/*/*.JPEG")) >= len(files):
         return dst
@@ -435,11 +439,9 @@ def bench_pipeline_stages(folder: Path, batch_size: int, workers: int, device: s
 
     from .data.gpu_pipeline import decode_batch
 
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", torch.cuda.current_device())
-    pipe = _timing_pipeline(folder, batch_size, workers, str(dev))
-    sync, dec = _sync_for(dev), pipe.decoders
+    pipe = _timing_pipeline(folder, batch_size, workers, device)
+    dev, dec = pipe.device, pipe.decoders  # the pipeline's device has its index (streams need it)
+    sync = _sync_for(dev)
     start = time.perf_counter()
     held = []
     for batch in pipe.loader:
@@ -454,7 +456,7 @@ def bench_pipeline_stages(folder: Path, batch_size: int, workers: int, device: s
     def decode(files) -> None:
         dec.decode_jpeg(list(files), mode=dec.rgb, device=dev)
 
-    pool = ThreadPoolExecutor(threads)
+    pool = ThreadPoolExecutor(threads)  # shut down by the `with pool` below
     streams = [torch.cuda.Stream(dev) if dev.type == "cuda" else None for _ in range(threads)]
 
     def decode_split(batch) -> None:
@@ -473,15 +475,15 @@ def bench_pipeline_stages(folder: Path, batch_size: int, workers: int, device: s
         "resize": lambda b: decode_batch(b.files(), dev, pipe.config.image_size, dec),
         "prepare": lambda b: pipe._prepare(b, generator),
     }
-    for name, stage in stages.items():
-        stage(held[0])  # warm-up: the decoder's start-up, kernels' first launch
-        sync()
-        start = time.perf_counter()
-        for batch in held:
-            stage(batch)
-        sync()
-        rates[name] = images / (time.perf_counter() - start)
-    pool.shutdown()
+    with pool:
+        for name, stage in stages.items():
+            stage(held[0])  # warm-up: the decoder's start-up, kernels' first launch
+            sync()
+            start = time.perf_counter()
+            for batch in held:
+                stage(batch)
+            sync()
+            rates[name] = images / (time.perf_counter() - start)
     return {**_provenance(dev), "batch_size": batch_size, "batches": len(held), "threads": threads,
             "workers": workers, "images_per_s": rates, "decoders": dec.library}
 
@@ -565,7 +567,7 @@ def run_train_bench(args: argparse.Namespace) -> dict[str, object]:
                                              channels_last=device.type == "cuda"))
     if args.prepared:
         # The paper resized ImageNet to 256x256 once, before training; both scripts on that copy.
-        prepared = make_prepared_copy(folder, folder.with_name(folder.name + "-256"))
+        prepared = make_prepared_copy(folder)
         if args.examples:
             measure("a256", lambda: bench_pytorch_examples(Path(args.examples), prepared,
                                                            args.batch_size, args.workers, args.timeout))
@@ -750,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
                                   args.threads)
         r["image_size"] = list(args.image_size)
         if args.prepared:
-            prepared = make_prepared_copy(folder, folder.with_name(folder.name + "-256"))
+            prepared = make_prepared_copy(folder)
             r["images_per_s_prepared"] = bench_pipeline_stages(
                 prepared, args.batch_size, args.workers, args.device, args.batches,
                 args.threads)["images_per_s"]
