@@ -215,7 +215,8 @@ def test_augmenting_a_batch_never_reads_values_back_from_the_device(folder, monk
     monkeypatch.setattr(gpu_pipeline, "working_decoders", lambda device: DECODERS)  # none on meta
     pipe = GpuJpegPipeline(_samples(folder, "train"), cfg, train=True, device="meta")
     monkeypatch.setattr(pipe, "_decode_filling",
-                        lambda datas, indices: torch.empty(len(datas), 3, SIZE, SIZE, device="meta"))
+                        lambda datas, indices, labels: (torch.empty(len(datas), 3, SIZE, SIZE,
+                                                                    device="meta"), labels))
     batch = PackedFiles(torch.zeros(8, dtype=torch.uint8), [1] * 8, torch.zeros(8, dtype=torch.int64),
                         list(range(8)))
     x, y = pipe._prepare(batch, torch.Generator().manual_seed(0))
@@ -277,3 +278,18 @@ def test_cuda_pipeline_matches_the_cpu_path(folder):
     for c, f, b in zip(cpu, fg, bg, strict=True):
         assert torch.equal(f, b)
         assert (f - c).abs().mean() < 0.01 and (f - c).abs().max() < 0.15  # IDCTs differ slightly
+
+
+def test_a_replacement_image_brings_its_own_label(folder, tmp_path):
+    """A corrupt file's place is taken by the next good file, with that file's label (as on the
+    CPU path, SkipCorrupt): the batch keeps its size, and no image is trained on a wrong label."""
+    good = _samples(folder, "val")
+    corrupt = tmp_path / "corrupt.JPEG"
+    corrupt.write_bytes(b"\xff\xd8 not really a JPEG")
+    samples = [good[0], (str(corrupt), 7), good[4], good[8]]  # labels 0, 7, 4, 8
+    pipe = GpuJpegPipeline(samples, _config(folder, batch_size=4), train=False, device="cpu")
+    pipe.set_epoch(0)
+    (x, y), = list(pipe)
+    assert len(y) == 4 and torch.equal(x[1], x[2])  # the next file took the corrupt one's place
+    assert y.tolist() == [0, 4, 4, 8]
+    assert [Path(p).name for p, _ in pipe.skipped] == ["corrupt.JPEG"]

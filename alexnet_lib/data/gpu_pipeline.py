@@ -279,36 +279,40 @@ class GpuJpegPipeline:
     def __len__(self) -> int:
         return math.ceil(self.sampler.full_length() / self.config.batch_size)
 
-    def _decode_filling(self, datas: Sequence[bytes | Tensor], indices: list[int]) -> Tensor:
+    def _decode_filling(self, datas: Sequence[bytes | Tensor], indices: list[int],
+                        labels: Tensor) -> tuple[Tensor, Tensor]:
         """Decode a batch; an undecodable file is recorded and replaced by the next good one, so
-        the batch keeps its size (all data-parallel ranks must take the same number of steps)."""
+        the batch keeps its size (all data-parallel ranks must take the same number of steps).
+        Returns the images and their labels: a replacement brings its own label, as on the CPU
+        path (:class:`~alexnet_lib.data.pipeline.SkipCorrupt`)."""
         size = self.config.image_size
         batch, kept = decode_batch(datas, self.device, size, self.decoders)
         if len(kept) == len(datas):
-            return batch
+            return batch, labels
         good = dict(zip(kept, batch, strict=True))
+        labels = labels.clone()  # the loader's tensor is left as it came
         n = len(self.dataset)
         for pos in sorted(set(range(len(datas))) - set(kept)):
             self.skipped.append((self.dataset.samples[indices[pos]][0], "cannot be decoded"))
             for k in range(1, min(n, 100)):
-                data, _, _ = self.dataset[(indices[pos] + k) % n]
+                data, label, _ = self.dataset[(indices[pos] + k) % n]
                 image, ok = decode_batch([data], self.device, size, self.decoders)
                 if ok:
-                    good[pos] = image[0]
+                    # The replacement's own label: the corrupt file's would mislabel this image.
+                    good[pos], labels[pos] = image[0], label
                     break
                 self.skipped.append((self.dataset.samples[(indices[pos] + k) % n][0],
                                      "cannot be decoded"))
             else:
                 raise CorruptImageError(self.dataset.samples[indices[pos]][0],
                                         "100 files in a row cannot be decoded; is the dataset damaged?")
-        return torch.stack([good[pos] for pos in range(len(datas))])
+        return torch.stack([good[pos] for pos in range(len(datas))]), labels
 
     def _prepare(self, batch: PackedFiles, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         from ..augment import random_crop_flip
 
-        # Replacement images keep the label of the file they replace: a negligible label error
-        # for one image in a million, and it keeps batches full.
-        x = self._decode_filling(batch.files(), batch.indices) - self.mean  # mean before cropping
+        x, labels = self._decode_filling(batch.files(), batch.indices, batch.labels)
+        x = x - self.mean  # mean before cropping
         if self.train:
             x = random_crop_flip(x, self.config.crop_size, generator=generator)
             if self.lighting is not None:
@@ -317,7 +321,7 @@ class GpuJpegPipeline:
             x = x.mul_(self.config.input_scale)
         if self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x, batch.labels.to(self.device, non_blocking=True)
+        return x, labels.to(self.device, non_blocking=True)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         # Crop offsets, flips and lighting draws come from a CPU generator (a few numbers per
