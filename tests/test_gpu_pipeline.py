@@ -293,3 +293,28 @@ def test_a_replacement_image_brings_its_own_label(folder, tmp_path):
     assert len(y) == 4 and torch.equal(x[1], x[2])  # the next file took the corrupt one's place
     assert y.tolist() == [0, 4, 4, 8]
     assert [Path(p).name for p, _ in pipe.skipped] == ["corrupt.JPEG"]
+
+
+def test_ranks_draw_their_own_augmentation_and_a_resumed_epoch_draws_the_same(folder):
+    """The crops, flips and lighting of a batch depend on (seed, epoch, rank, batch index) only:
+    data-parallel ranks draw differently, and an epoch resumed at batch k draws for batch k what
+    the uninterrupted epoch drew."""
+    one = _samples(folder, "train")[:1] * 16  # one image only: batches differ by augmentation alone
+
+    def first_batch(rank: int) -> torch.Tensor:
+        pipe = GpuJpegPipeline(one, _config(folder, rank=rank, world_size=2), train=True, device="cpu")
+        pipe.set_epoch(0)
+        return next(iter(pipe))[0]
+
+    assert not torch.equal(first_batch(0), first_batch(1))
+
+    def epoch(skip: int, background: bool = False) -> list[torch.Tensor]:
+        cfg = _config(folder, seed=5, extra={"background": background})
+        pipe = make_pipeline("gpu", "train", cfg, "cpu")
+        pipe.set_epoch(1, skip_batches=skip)
+        return [x for x, _ in pipe]
+
+    whole = epoch(0)
+    for resumed in (epoch(2), epoch(2, background=True)):
+        assert len(resumed) == 2
+        assert all(torch.equal(a, b) for a, b in zip(resumed, whole[2:], strict=True))

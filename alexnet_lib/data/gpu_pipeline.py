@@ -268,13 +268,24 @@ class GpuJpegPipeline:
             num_workers=config.workers, persistent_workers=config.workers > 0,
             prefetch_factor=4 if config.workers > 0 else None,
             worker_init_fn=_worker_init if config.workers else None)
-        self.epoch = 0
+        self.epoch, self.first_batch = 0, 0
         self.background = self.device.type == "cuda" if background is None else background
         self.prefetch = prefetch
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        self.epoch = epoch
+        """Choose the epoch's order and skip its first ``skip_batches`` batches (to resume)."""
+        self.epoch, self.first_batch = epoch, skip_batches
         self.sampler.set_epoch(epoch, skip_batches)
+
+    def augmentation_generator(self, batch: int) -> torch.Generator:
+        """The CPU generator of the crops, flips and lighting of batch ``batch`` of this epoch.
+
+        A pure function of (seed, epoch, rank, batch index): data-parallel ranks draw their own
+        augmentation (with one generator for all, every rank drew the same), and an epoch resumed
+        at batch k draws for batch k what the uninterrupted epoch drew, with nothing to replay.
+        """
+        key = np.random.SeedSequence([self.config.seed, self.epoch, self.config.rank, batch])
+        return torch.Generator().manual_seed(int(key.generate_state(1, np.uint64)[0]))
 
     def __len__(self) -> int:
         return math.ceil(self.sampler.full_length() / self.config.batch_size)
@@ -325,15 +336,15 @@ class GpuJpegPipeline:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         # Crop offsets, flips and lighting draws come from a CPU generator (a few numbers per
-        # image), so a seed gives the same augmentation on any device.
-        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.epoch + 1)
+        # image), so a seed gives the same augmentation on any device; one generator per batch
+        # (augmentation_generator), numbered from the first batch not skipped.
         if not self.background:
-            for batch in self.loader:
-                yield self._prepare(batch, generator)
+            for i, batch in enumerate(self.loader, start=self.first_batch):
+                yield self._prepare(batch, self.augmentation_generator(i))
             return
-        yield from self._iter_background(generator)
+        yield from self._iter_background()
 
-    def _iter_background(self, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+    def _iter_background(self) -> Iterator[tuple[Tensor, Tensor]]:
         """Prepare batches in a background thread (on its own CUDA stream) while the caller
         trains: decoding launches hundreds of small kernels per batch, and doing that on the
         training thread would serialise it with the training step's own kernel launches."""
@@ -347,10 +358,10 @@ class GpuJpegPipeline:
                     torch.cuda.set_device(self.device)
                 stream = torch.cuda.Stream(self.device) if on_cuda else None
                 with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
-                    for batch in self.loader:
+                    for i, batch in enumerate(self.loader, start=self.first_batch):
                         if stop.is_set():
                             return
-                        x, y = self._prepare(batch, generator)
+                        x, y = self._prepare(batch, self.augmentation_generator(i))
                         done = torch.cuda.Event() if on_cuda else None
                         if done is not None:
                             done.record(stream)
