@@ -389,6 +389,19 @@ def _auto_device(cfg_device: str | None, info: DistInfo) -> str:
     return "cpu"
 
 
+def _world_size_mismatch(saved: int, now: int, out: str | Path) -> str:
+    """Why a checkpoint of ``saved`` processes cannot be resumed by ``now``, and what to do."""
+    def processes(n: int) -> str:
+        return f"{n} process{'es' if n != 1 else ''}"
+
+    how = ("without torchrun" if saved == 1 else
+           f"torchrun with {saved} processes in all, e.g. --nproc_per_node={saved}")
+    return (f"the run in {out} was saved by {processes(saved)}, and this resume has {processes(now)}: "
+            "each process continues its own random-number stream, and a mid-epoch checkpoint "
+            "counts the batches done per process, so the run cannot continue exactly. "
+            f"Resume with {processes(saved)} ({how}), or start a new --out.")
+
+
 def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser,
                    info: DistInfo | None = None) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Turn the parsed flags into the run's complete settings, and load the checkpoint to resume.
@@ -415,6 +428,9 @@ def resolve_config(args: argparse.Namespace, parser: argparse.ArgumentParser,
             checkpoint = load_checkpoint(last)
         except CheckpointError as err:
             parser.error(str(err))
+        saved_world = len(checkpoint["rng"])  # one RNG state per process that saved it
+        if saved_world != info.world_size:
+            parser.error(_world_size_mismatch(saved_world, info.world_size, given["out"]))
         saved = dict(checkpoint["config"])
         for key, value in given.items():
             if key not in RUNTIME_KEYS and key in saved and saved[key] != value:
@@ -793,7 +809,9 @@ class Trainer:
         self.progress_sums = ckpt["progress_sums"].clone()
         self.elapsed = float(ckpt["elapsed"])
         states = ckpt["rng"]
-        set_rng_state(states[self.info.rank] if len(states) == self.info.world_size else states[0])
+        if len(states) != self.info.world_size:  # resolve_config refuses it; so does a direct use
+            raise CheckpointError(_world_size_mismatch(len(states), self.info.world_size, self.out))
+        set_rng_state(states[self.info.rank])
 
     # ---- small utilities
 

@@ -25,7 +25,7 @@ from PIL import Image
 from alexnet_lib.checkpoint import CheckpointError, load_checkpoint
 from alexnet_lib.data import write_image_folder
 from alexnet_lib.data.pipeline import EpochSampler
-from alexnet_lib.train import LRSchedule, Trainer, build_model, build_parser, main, resolve_config
+from alexnet_lib.train import DistInfo, LRSchedule, Trainer, build_model, build_parser, main, resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--image-size", "72", "--crop-size", "64", "--width", "0.25", "--hidden", "128",
@@ -326,6 +326,32 @@ def test_resume_guards(short_run, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--out", str(broken), "--resume"])
     assert "cannot load checkpoint" in capsys.readouterr().err
+
+
+def test_resume_with_another_number_of_processes_is_refused(stats, tmp_path, capsys):
+    """Each process continues its own RNG stream and a mid-epoch checkpoint counts its batches per
+    process: a checkpoint of N processes resumes with N processes only, and says so."""
+    one = tmp_path / "one"  # the 1-process run of the `stats` fixture, copied
+    one.mkdir()
+    shutil.copy(Path(stats).parent / "last.pt", one / "last.pt")
+    two = tmp_path / "two"  # the same, as if saved by 2 processes
+    two.mkdir()
+    state = torch.load(one / "last.pt", weights_only=True)
+    state["rng"] = [state["rng"][0], state["rng"][0]]
+    torch.save(state, two / "last.pt")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(two), "--resume", "--no-progress"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "was saved by 2 processes" in err and "Resume with 2 processes" in err, err
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        resolve_config(parser.parse_args(["--out", str(one), "--resume"]), parser,
+                       DistInfo(rank=0, world_size=2, local_rank=0, local_world_size=2))
+    assert "was saved by 1 process" in capsys.readouterr().err
+    cfg, checkpoint = resolve_config(parser.parse_args(["--out", str(one), "--resume"]), parser,
+                                     DistInfo())
+    assert len(checkpoint["rng"]) == 1  # the same number of processes resumes as before
 
 
 def test_evaluate_errors(tmp_path, capsys):
