@@ -174,3 +174,18 @@ def test_runs_across_real_devices():
 def test_towers_refuse_a_net_without_its_middle_layers():
     with pytest.raises(ValueError, match="five conv layers"):
         TwoColumnAlexNet(small_net(remove=("conv4",)))
+
+
+@pytest.mark.parametrize("double", [True, False])
+def test_to_grouped_builds_no_initialised_net_and_draws_no_random_numbers(double):
+    """Every model-parallel checkpoint goes through to_grouped: it must not initialise a whole new
+    net (seconds at the paper's size) nor advance torch's global RNG (the run's random numbers)."""
+    net = small_net(init="paper") if double else AlexNet(**(SMALL | dict(lrn_per_column=False)))
+    towers = TwoColumnAlexNet.from_grouped(net)
+    before = torch.get_rng_state()
+    state = towers.to_grouped().state_dict()
+    assert torch.equal(torch.get_rng_state(), before)
+    expected = net.state_dict()
+    assert list(state) == list(expected)  # the same keys, in the same order
+    for name, value in expected.items():
+        assert state[name].dtype == value.dtype and torch.equal(state[name], value), name
