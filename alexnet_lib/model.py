@@ -39,7 +39,7 @@ PAPER_HIDDEN = 4096  # units in fc6 and fc7
 
 Activation = Literal["relu", "tanh"]
 Pooling = Literal["overlapping", "non-overlapping"]
-Init = Literal["paper", "caffe", "torch"]
+Init = Literal["paper", "caffe", "torch", "kaiming"]
 
 # Layers whose bias the paper initialises to 1 ("accelerates the early stages of learning by
 # providing the ReLUs with positive inputs"); Caffe's bvlc_alexnet uses 0.1 there instead.
@@ -113,8 +113,10 @@ class AlexNet(nn.Module):
             without conv3 the columns never meet before fc6.
         init: ``"paper"`` (weights N(0, 0.01); bias 1 in conv2/4/5, fc6, fc7, else 0),
             ``"caffe"`` (bvlc_alexnet: bias 0.1 where the paper has 1, fc6/fc7 weights
-            N(0, 0.005)) or ``"torch"`` (PyTorch's default Kaiming-uniform, for small
-            experiments where N(0, 0.01) is too small to train a deep net quickly).
+            N(0, 0.005)), ``"torch"`` (PyTorch's default Kaiming-uniform, for small
+            experiments where N(0, 0.01) is too small to train a deep net quickly) or
+            ``"kaiming"`` (He et al. 2015's fan-in normal for ReLUs, biases 0; the training
+            command's ``--init kaiming``).
     """
 
     def __init__(
@@ -204,7 +206,7 @@ class AlexNet(nn.Module):
         self.reset_parameters(init)
 
     def reset_parameters(self, init: Init = "paper") -> None:
-        """(Re-)initialise the weights with the paper's, Caffe's or PyTorch's scheme."""
+        """(Re-)initialise the weights with the paper's, Caffe's, PyTorch's or He et al.'s scheme."""
         layers = {name: m for name, m in self.named_modules()
                   if isinstance(m, nn.Conv2d | nn.Linear)}
         for full_name, layer in layers.items():
@@ -218,8 +220,11 @@ class AlexNet(nn.Module):
                 std = 0.005 if name in ("fc6", "fc7") else 0.01
                 nn.init.normal_(layer.weight, 0.0, std)
                 nn.init.constant_(layer.bias, 0.1 if name in _POSITIVE_BIAS_LAYERS else 0.0)
+            elif init == "kaiming":  # a config naming it must rebuild (checkpoints' model_config)
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
             else:
-                raise ValueError(f"init must be 'paper', 'caffe' or 'torch', got {init!r}")
+                raise ValueError(f"init must be 'paper', 'caffe', 'torch' or 'kaiming', got {init!r}")
         self.config["init"] = init
 
     def forward(self, x: Tensor) -> Tensor:

@@ -522,12 +522,10 @@ def build_model(cfg: dict[str, Any], num_classes: int) -> nn.Module:
     if kaiming:
         # PyTorch's default init shrinks the signal layer by layer, and the paper's N(0, 0.01)
         # relies on 60M parameters' fan-in; in a CPU-sized AlexNet both leave the loss stuck at
-        # ln(classes) for many epochs. He et al.'s fan-in normal init keeps the scale.
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d | nn.Linear):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-        model.config["init"] = "kaiming"
+        # ln(classes) for many epochs. He et al.'s fan-in normal init keeps the scale. Drawn
+        # after the "torch" init, as always, so that a seed gives the weights it always gave;
+        # model.config then says init="kaiming", which AlexNet accepts (a checkpoint rebuilds).
+        model.reset_parameters("kaiming")
     return model
 
 

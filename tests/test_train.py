@@ -468,3 +468,21 @@ def test_model_switches_reach_the_network():
     assert "conv3" not in names and "conv4" not in names
     assert isinstance(net.features.norm1, LocalResponseNorm) and net.features.norm1.groups == 1
     assert build_model(dict(cfg, remove=(), lrn_across_columns=False), 10).features.norm1.groups == 2
+
+
+def test_a_checkpoint_rebuilds_its_model_from_its_own_config(stats):
+    """model_config in a checkpoint is AlexNet's keyword arguments: for every --init choice of the
+    command, AlexNet(**model_config) builds the network the weights belong to."""
+    from alexnet_lib import AlexNet
+    from alexnet_lib.train import DEFAULTS
+
+    (init_flag,) = [a for a in build_parser()._actions if a.dest == "init"]
+    cfg = dict(DEFAULTS, arch="alexnet", dropout=0.5, width=0.25, hidden=64, crop_size=64)
+    for init in init_flag.choices:
+        model = build_model(dict(cfg, init=init), 10)
+        rebuilt = AlexNet(**model.config)
+        assert rebuilt.config == model.config and rebuilt.config["init"] == init
+        rebuilt.load_state_dict(model.state_dict())  # the same shapes
+    saved = load_checkpoint(Path(stats).parent / "last.pt")  # a run of the command, --init kaiming
+    assert saved["model_config"]["init"] == "kaiming"
+    AlexNet(**saved["model_config"]).load_state_dict(saved["model"])
