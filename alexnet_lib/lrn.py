@@ -96,17 +96,25 @@ def _window_sum_transposed(x: Tensor, size: int) -> Tensor:
     return out
 
 
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for bf16/fp16 (as the fused CUDA kernels compute), else the dtype itself: in bf16
+    the squares, window sums and power put the factor off by up to 1e-2. For float32 and float64
+    ``.to`` of this dtype is a no-op, so their arithmetic is unchanged, bit for bit."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 class _LRNFunction(torch.autograd.Function):
-    """b = a * d**-beta with d = k + alpha * window_sum(a**2)."""
+    """b = a * d**-beta with d = k + alpha * window_sum(a**2), computed in float32 or wider."""
 
     @staticmethod
     def forward(ctx, a: Tensor, size: int, alpha: float, beta: float, k: float) -> Tensor:
         # Three new tensors, the rest in place: on a CPU, a fresh conv1-sized tensor costs more
         # (the memory is mapped anew) than the arithmetic that fills it.
-        squares = a * a
+        wide = a.to(_compute_dtype(a.dtype))  # float32 for a bf16/fp16 input; else `a` itself
+        squares = wide * wide
         d = _window_sum(squares, size).mul_(alpha).add_(k)
         scale = torch.pow(d, -beta, out=squares)  # the squares are no longer needed
-        b = a * scale
+        b = (wide * scale).to(a.dtype)  # rounded to the input's dtype once, at the end
         # Keep d**(-beta-1) rather than d: the backward needs only that and the scale.
         ctx.save_for_backward(a, scale, torch.div(scale, d, out=d))
         ctx.hparams = (size, alpha, beta)
@@ -116,13 +124,15 @@ class _LRNFunction(torch.autograd.Function):
     def backward(ctx, grad_b: Tensor):
         a, scale, scale_over_d = ctx.saved_tensors
         size, alpha, beta = ctx.hparams
+        wide = _compute_dtype(a.dtype)  # as in forward: float32 for bf16/fp16
+        a_w, grad_w = a.to(wide), grad_b.to(wide)
         # db_i/da_j = delta_ij d_i^-beta - 2 alpha beta a_i a_j d_i^(-beta-1) [j in window(i)]
         # => grad_a_j = g_j d_j^-beta - 2 alpha beta a_j sum_{i: j in window(i)} g_i a_i d_i^(-beta-1)
         # In-place ops below: each pass over a conv1-sized tensor costs ~10 ms on a CPU.
-        t = grad_b.mul(a).mul_(scale_over_d)
-        grad_a = _window_sum_transposed(t, size).mul_(a).mul_(-2.0 * alpha * beta)
-        grad_a.addcmul_(grad_b, scale)
-        return grad_a, None, None, None, None
+        t = grad_w.mul(a_w).mul_(scale_over_d)
+        grad_a = _window_sum_transposed(t, size).mul_(a_w).mul_(-2.0 * alpha * beta)
+        grad_a.addcmul_(grad_w, scale)
+        return grad_a.to(a.dtype), None, None, None, None
 
 
 Impl = Literal["auto", "slices", "triton"]

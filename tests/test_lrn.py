@@ -141,3 +141,35 @@ def test_torch_compile_fuses_each_pass_into_one_kernel():
     _, codes = run_and_get_code(forward_backward)
     assert len(codes) == 2  # the forward graph and the backward graph
     assert [len(set(re.findall(r"\bcpp_fused_\w+", code))) for code in codes] == [1, 1]
+
+
+def test_bf16_input_is_normalised_in_float32_eager_and_compiled():
+    """A bf16 input (autocast's conv outputs) is normalised in float32 and the result rounded to
+    bf16 once, as the fused CUDA kernels do: the output is within bf16 rounding (half an ulp,
+    2**-8 relative) of the float64 formula, eager and under torch.compile. Computing the squares,
+    window sums and power in bf16 was off by up to three times that. The compiled check runs with
+    inductor's emulate_precision_casts, which keeps the program's own dtypes (on the CPU inductor
+    would otherwise widen bf16 arithmetic by itself; GPU code generation need not)."""
+    torch.manual_seed(0)
+    x = (torch.randn(8, 96, 13, 13) * 30).relu_().add_(0.5).bfloat16()
+    g = torch.randn(x.shape).bfloat16()
+    a = x.double().requires_grad_(True)
+    exact = local_response_norm(a, 5, 1e-4, 0.75, 2.0, groups=2)
+    exact.backward(g.double())
+    lrn = LocalResponseNorm(5, 1e-4, 0.75, 2.0, groups=2)
+
+    def errors(f) -> tuple[float, float]:
+        xx = x.clone().requires_grad_(True)
+        y = f(xx)
+        y.backward(g)
+        assert y.dtype == xx.grad.dtype == torch.bfloat16
+        forward = ((y.double() - exact.detach()) / exact.detach()).abs().max()
+        backward = (xx.grad.double() - a.grad).abs().max() / a.grad.abs().max()
+        return float(forward), float(backward)
+
+    eager = errors(lrn)
+    with torch._inductor.config.patch(emulate_precision_casts=True):
+        compiled = errors(torch.compile(lrn))
+    for forward, backward in (eager, compiled):
+        assert forward <= 2**-8 * 1.001, (eager, compiled)
+        assert backward <= 2**-8, (eager, compiled)
