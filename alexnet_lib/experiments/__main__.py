@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m alexnet_lib.experiments " + " ".join(shlex.quote(a) for a in argv)
     recs = module.records(result, command=command, commit=git_commit())
     path = save_result(result_path(args.out, args.experiment, config.dataset), args.experiment,
-                       config.dataset, config.to_dict(), result.to_dict(), recs)
+                       config.dataset, config.to_dict(), result.to_dict(), recs,
+                       threads=config.threads)
     print(f"{args.experiment}: {result.scale}")
     for r in recs:
         print(f"  claim {r.claim} [{r.status}] {r.ours}")

@@ -332,7 +332,7 @@ def run_command_line(name: str, description: str, command: str, experiment: Call
                         lr_drops=args.lr_drops, seed=args.seed, progress=args.progress)
     records = make_records(result, command=" ".join([command, *argv]))
     path = save_result(result_path(args.out, name), name, "builtin", result["config"], result,
-                       records)
+                       records, threads=TrainConfig.threads)  # the runs' TrainConfig default
     for r in records:
         print(f"claim {r.claim}: {r.status}: {r.ours}")
     print(f"wrote {path}")

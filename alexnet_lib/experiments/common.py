@@ -128,6 +128,13 @@ class ExperimentResult:
         return {"name": self.name, "config": self.config, "scale": self.scale,
                 "runs": {k: h.to_dict() for k, h in self.runs.items()}, "summary": self.summary}
 
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> ExperimentResult:
+        """The result :meth:`to_dict` saved (a record's ``"result"``), without its models: what a
+        chapter plots and judges, the same on every machine."""
+        runs = {k: History(**h) for k, h in saved["runs"].items()}
+        return cls(saved["name"], saved["config"], saved["scale"], runs, saved["summary"])
+
 
 def describe_scale(data: TensorData, network: str, config: ExperimentConfig) -> str:
     """One line saying what a number was measured on: data, network, epochs, seed, device."""

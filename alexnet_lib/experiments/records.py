@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..provenance import float_settings
+
 __all__ = ["Record", "STATUSES", "RESULTS_DIR", "git_commit", "result_path", "save_result",
            "load_result", "load_records"]
 
@@ -97,11 +99,16 @@ def result_path(folder: str | Path, experiment: str, dataset: str = "builtin") -
 
 
 def save_result(path: str | Path, experiment: str, dataset: str, config: dict[str, Any],
-                result: dict[str, Any], records: list[Record]) -> Path:
-    """Write one experiment's configuration, result and records as JSON (creates folders)."""
+                result: dict[str, Any], records: list[Record], threads: int | None = None) -> Path:
+    """Write one experiment's configuration, result and records as JSON (creates folders).
+
+    The file also says what the run's floats depend on (``"hardware"``: CPU model, kernels,
+    ``threads``, the thread count the run used, and torch), so that a replay knows whether it can
+    be exact (:mod:`.replay`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"experiment": experiment, "dataset": dataset, "config": config,
+               "hardware": float_settings(threads),
                "records": [asdict(r) for r in records], "result": result}
     path.write_text(json.dumps(payload, indent=1, sort_keys=False) + "\n")
     return path
