@@ -7,8 +7,9 @@ serves it on 127.0.0.1 and opens every page of `_toc.yml` in headless Chromium (
 a host other than 127.0.0.1 is recorded as a failure *and* aborted, so the pages are checked as they
 render offline. For each page: no failed or non-local request, no uncaught page error, no console
 error except the ones named in ALLOWED_CONSOLE_ERRORS, every <img> loaded, math typeset by MathJax
-with no raw TeX left, every widget rendered and not empty. A full-page screenshot of each page is
-saved to `_build/screenshots/<page>.png`.
+with no raw TeX left, no Markdown table left as raw "|---|" text, no code or output block wider
+than the page at 1280 px (folded cells unfolded first), every widget rendered and not empty. A
+full-page screenshot of each page is saved to `_build/screenshots/<page>.png`.
 
 Set ALEXNET_BOOK_HTML=path/to/html to check an existing build instead of building one.
 """
@@ -65,6 +66,20 @@ FAVICON = "/favicon.ico"
 WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'
 # TeX left as text: \( \[ delimiters, or $...$ around a TeX command, outside code and MathJax.
 RAW_TEX = re.compile(r"\\\(|\\\[|\$\$|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$")
+# A Markdown table's delimiter row left as text (a table that was not rendered), outside code.
+RAW_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+# Blocks that may not scroll sideways at 1280 px: code cells, their outputs, code in the prose.
+WIDE_BLOCKS = """() => {
+    document.querySelectorAll('details').forEach(d => { d.open = true; });  // folded cells too
+    return Array.from(document.querySelectorAll('main pre'))
+        .filter(p => p.scrollWidth > p.clientWidth + 1)
+        .map(p => {
+            const lines = p.textContent.split('\\n');
+            const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
+            return {where: p.closest('.cell_output') ? 'output' : 'code', width: p.scrollWidth,
+                    visible: p.clientWidth, line: longest.slice(0, 120)};
+        });
+}"""
 
 
 def toc_pages() -> list[str]:
@@ -215,6 +230,7 @@ def test_page_renders_offline(docname: str, browser, server: str, book_html: Pat
             await Promise.all(imgs.map(img => img.decode().catch(() => null)));
             return imgs.map(img => ({src: img.getAttribute('src'), width: img.naturalWidth}));
         }""")
+        wide = page.evaluate(WIDE_BLOCKS)
         raw_tex = page.evaluate("""() => {
             const body = document.querySelector('main') || document.body;
             const copy = body.cloneNode(true);
@@ -247,6 +263,12 @@ def test_page_renders_offline(docname: str, browser, server: str, book_html: Pat
     leftover = RAW_TEX.findall(raw_tex)
     if leftover:
         problems.append(f"raw TeX in the page text: {leftover[:5]}")
+    for match in RAW_TABLE.finditer(raw_tex):
+        context = raw_tex[max(0, match.start() - 60):match.end() + 20].replace("\n", " ")
+        problems.append(f"Markdown table shown as raw text: ...{context}...")
+    for block in wide:
+        problems.append(f"{block['where']} block {block['width']} px wide in a {block['visible']} px "
+                        f"column: {block['line']!r}")
     for i, widget in enumerate(widgets):
         if widget["widgets"] == 0 or widget["height"] < 10 or not widget["text"]:
             problems.append(f"widget {i} is empty: {widget}")
@@ -256,9 +278,13 @@ def test_page_renders_offline(docname: str, browser, server: str, book_html: Pat
 
 
 def test_checks_are_exercised(book_html: Path) -> None:
-    """The math and widget checks above are only meaningful if some page has math and widgets."""
+    """The math, widget and table checks above are only meaningful if some page has math, widgets
+    and a table that a cell displayed as Markdown."""
     html = {page: (book_html / f"{page}.html").read_text() for page in PAGES}
     assert any('class="math' in text for text in html.values()), "no page of the toc has math"
+    cell_table = re.compile(r'<div class="cell_output[^"]*">(?:(?!<div class="cell ).)*?<table', re.S)
+    assert any(cell_table.search(text) for text in html.values()), \
+        "no cell output of the toc renders a table"
     assert any("application/vnd.jupyter.widget-view+json" in text for text in html.values()), \
         "no page of the toc has a widget"
 
