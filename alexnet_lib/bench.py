@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 
 from .lrn import LocalResponseNorm
+from .provenance import cpu_model
 
 IMAGENET_TRAIN_IMAGES = 1_281_167  # ILSVRC-2012 training set
 EPOCHS = 90
@@ -60,13 +61,7 @@ def _device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's model and the threads torch uses on it."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    name = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    return f"{name} ({torch.get_num_threads()} threads)"
+    return f"{cpu_model()} ({torch.get_num_threads()} threads)"
 
 
 def _sync_for(device: torch.device) -> Callable[[], None]:
