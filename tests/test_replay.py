@@ -78,3 +78,41 @@ def test_committed_records_rebuild_as_results(name: str) -> None:
     result = ExperimentResult.from_dict(saved["result"])
     assert result.runs and all(len(h.train_loss) == saved["config"]["epochs"] for h in result.runs.values())
     assert len(replay.first_epoch(result.runs)) == 3 * len(result.runs)
+
+
+REPLAY_TINY = """
+import sys
+from alexnet_lib.experiments import relu_tanh, replay
+from alexnet_lib.experiments.common import ExperimentResult
+from alexnet_lib.experiments.records import load_result
+saved = load_result(sys.argv[1])
+config = relu_tanh.ReluTanhConfig(**saved["config"])
+live = relu_tanh.run(config.replace(epochs=1, threads=None), config.load())
+print(replay.check_first_epoch(ExperimentResult.from_dict(saved["result"]).runs, live.runs,
+                               saved["hardware"]).mode)
+"""
+
+
+def test_a_fresh_record_replays_bit_for_bit_here_and_within_tolerance_elsewhere(tmp_path) -> None:
+    """The contract end to end: the command writes a record with its settings; the chapters'
+    replay is exact on the same settings, and within tolerance on another (simulated) CPU."""
+    import os
+    import subprocess
+    import sys
+
+    from test_portability import SIMULATED
+
+    env = {k: v for k, v in os.environ.items() if k not in SIMULATED}
+    threads = str(torch.get_num_threads())
+    make = [sys.executable, "-m", "alexnet_lib.experiments", "relu_tanh", "--n-train", "64",
+            "--n-test", "32", "--epochs", "2", "--lrs", "0.01", "--threads", threads,
+            "--out", str(tmp_path), "--no-plot"]
+    out = subprocess.run(make, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    record = tmp_path / "relu_tanh.json"
+    assert json.loads(record.read_text())["hardware"]["threads"] == int(threads)
+    for extra, mode in (({}, "exact"), (SIMULATED, "tolerance")):
+        out = subprocess.run([sys.executable, "-c", REPLAY_TINY, str(record)], env={**env, **extra},
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().splitlines()[-1] == mode
