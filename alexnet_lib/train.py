@@ -692,6 +692,12 @@ class Trainer:
         self._skipped_seen: set[str] = set()
         self._epoch_skip_start = 0
 
+        # Under torchrun, the group on which the ranks agree every step whether to stop: a CPU
+        # (gloo) group, so that the check never waits for the GPU (NCCL would need a sync).
+        self._control_group: Any = None
+        if self.info.enabled and dist.get_backend() != "gloo":
+            self._control_group = dist.new_group(backend="gloo")
+
         # Identical initial weights on every rank (DDP also broadcasts rank 0's).
         torch.manual_seed(cfg["seed"])
         np.random.seed(cfg["seed"])
@@ -820,6 +826,21 @@ class Trainer:
         t = torch.tensor([float(flag)], device=self.device if self.device.type == "cuda" else "cpu")
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item() > 0)
+
+    def _stop_requested(self) -> bool:
+        """Whether a signal asked any rank to stop; called after every step, by every rank.
+
+        Under torchrun one all_reduce of one number over a CPU (gloo) group: tens of microseconds
+        to a millisecond a step (a full-size step takes tens of milliseconds or more), and no wait
+        for the GPU, whose work stays queued. A stop is
+        thus acted on at the next step on all ranks together, not at the next ``--log-every``
+        step: torchrun (and SLURM) send SIGKILL a fixed time after SIGTERM (torchrun: 30 s unless
+        ``--shutdown-timeout``), and the collective save of last.pt must fit in it."""
+        if not self.info.enabled:
+            return self.stop_signal is not None
+        flag = torch.tensor([int(self.stop_signal is not None)], dtype=torch.int32)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self._control_group)
+        return bool(flag.item())
 
     def _sum_over_ranks(self, value: int) -> int:
         if not self.info.enabled:
@@ -1033,7 +1054,7 @@ class Trainer:
                 images_seen += n
                 bar.update(1)
                 last = self.step >= steps
-                stop_now = self.stop_signal is not None and not self.info.enabled
+                stop_now = self._stop_requested()  # the same answer on every rank
                 if self.step % cfg["log_every"] == 0 or last or stop_now:
                     save_due = (save_every > 0 and not last
                                 and time.monotonic() - self._last_save >= save_every)

@@ -231,6 +231,59 @@ def test_torchrun_two_gloo_processes_end_with_equal_parameters(folder, stats, tm
     assert load_checkpoint(out / "last.pt")["config"]["batch_size"] == 10  # 5 per process
 
 
+def test_sigterm_under_torchrun_saves_a_complete_checkpoint_at_the_next_step(folder, stats, tmp_path):
+    """torchrun forwards SIGTERM to every worker and sends SIGKILL 30 s later (its default
+    --shutdown-timeout): the ranks must agree to stop at the next step, not at the next
+    --log-every step or the end of the epoch, and write a complete last.pt in time."""
+    # A long epoch: the 50 training images 40 times over, one image per rank and step (1000 steps).
+    big = tmp_path / "big"
+    for src in (folder / "train").iterdir():
+        (big / "train" / src.name).mkdir(parents=True)
+        for copy in range(40):
+            for f in src.glob("*.JPEG"):
+                if "truncated" not in f.name:
+                    os.link(f, big / "train" / src.name / f"{copy:02d}_{f.name}")
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "alexnet_lib.train", "--data", str(big), *TINY, "--stats", stats,
+           "--batch-size", "2", "--workers", "0", "--epochs", "1", "--device", "cpu", "--no-eval",
+           "--log-every", "100000", "--checkpoint-minutes", "0", "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / "log.txt").is_file() and "training alexnet" in (out / "log.txt").read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.5)  # into the epoch's steps
+        assert not (out / "last.pt").exists()  # nothing saved yet (no timed checkpoints)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)  # to torchrun, which forwards it to both workers
+        saved = None
+        while saved is None and time.monotonic() - sent < 60:
+            if (out / "last.pt").is_file():
+                saved = time.monotonic() - sent
+            time.sleep(0.02)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert saved is not None, stderr[-3000:]
+    state = load_checkpoint(out / "last.pt")  # complete (written to a temp file, then renamed)
+    assert state["epoch"] == 0 and 0 < state["step"] < 1000, state["step"]  # in mid-epoch
+    assert len(state["rng"]) == 2  # both ranks' random-number states
+    from alexnet_lib import AlexNet
+    AlexNet(**state["model_config"]).load_state_dict(state["model"])
+    log = (out / "log.txt").read_text()
+    assert "stopped by SIGTERM" in log, stderr[-3000:]
+    # The only traceback is torchrun's own report of the signal it forwarded, none a worker's.
+    assert all("SignalException" in t for t in stderr.split("Traceback")[1:]), stderr[-3000:]
+    # The stop came within a step or two, not at the end of the 1000-step epoch; the bound leaves
+    # room for a slow, shared machine (the save of this tiny net takes milliseconds).
+    assert saved < 10, (saved, state["step"])
+
+
 def test_model_parallel_on_two_cpu_devices_matches_the_single_device_run(folder, stats, tmp_path):
     # Both runs in float64 (the pipeline's ToTensor and the net follow torch's default dtype).
     # In float32 the grouped convs and the towers' half convs round differently (~1e-6 from conv2
