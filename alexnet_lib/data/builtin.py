@@ -77,6 +77,30 @@ DEFAULT_NUM_IMAGES: dict[str, int] = {"train": 10_000, "val": 2_000}
 Size = int | tuple[int, int]
 """An image size: ``n`` for n x n, or ``(width, height)``."""
 
+STYLES = ("shapes", "natural")
+"""``"shapes"``: every colour random and independent of the class, a blotchy noise background (the
+default). ``"natural"``, a proxy for photographs' statistics: each class has its own palette
+(overlapping its neighbours', so colour helps but does not decide), the background is a patch of
+one of scikit-image's sample photographs (:data:`BACKDROPS`), and every image gets a colour cast
+along natural images' RGB principal axes (:data:`CAST_EIGVAL`, :data:`CAST_EIGVEC`), the kind of
+variation the paper's PCA lighting imitates. Same geometry as ``"shapes"`` for the same item."""
+
+BACKDROPS = ("astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png",
+             "motorcycle_right.png", "ihc.png", "brick.png", "grass.png", "gravel.png")
+"""scikit-image's lossless sample photographs used as backgrounds by the ``"natural"`` style
+(PNG, so they decode to the same bytes everywhere; in the ``book`` extra's scikit-image)."""
+
+# The RGB principal axes most re-implementations copy for ImageNet (fb.resnet.torch), [0, 1] units.
+CAST_EIGVAL = (0.2175, 0.0188, 0.0045)
+CAST_EIGVEC = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
+CAST_STD = 0.3  # std of each axis' coefficient: three times the paper's PCA lighting (0.1)
+
+# Each class's palette centre (RGB in [0, 1]); a colour is the centre +- 0.25 per channel.
+_PALETTE = ((0.75, 0.30, 0.30), (0.30, 0.75, 0.30), (0.30, 0.30, 0.75), (0.75, 0.75, 0.30),
+            (0.75, 0.30, 0.75), (0.30, 0.75, 0.75), (0.60, 0.45, 0.25), (0.25, 0.45, 0.60),
+            (0.45, 0.60, 0.25), (0.55, 0.55, 0.55))
+_SQRT3 = 1.7320508075688772  # a uniform on [-sqrt(3), sqrt(3)] has std 1 (no libm call)
+
 _COARSE, _FINE = 5, 11  # control points per side of the two background-noise octaves
 _SQRT3_2 = 0.8660254037844386  # sqrt(3) / 2, written out so no libm call is involved
 # iq's five-point star: the unit vectors at -36 and 216 degrees, as literals.
@@ -101,6 +125,12 @@ def _check_size(size: Size) -> tuple[int, int]:
         if not MIN_SIZE <= value <= MAX_SIZE:
             raise ValueError(f"image {name} {value} is outside the supported range {MIN_SIZE}..{MAX_SIZE} px")
     return width, height
+
+
+def _check_style(style: str) -> str:
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    return style
 
 
 def _check_split(split: str) -> int:
@@ -231,8 +261,59 @@ def _stripe_edge(w: np.ndarray, period: float) -> np.ndarray:
 # --------------------------------------------------------------------------- drawing
 
 
-def _draw(label: int, rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """Draw one image of class ``label``; returns (H, W, 3) uint8.
+@functools.cache
+def _backdrops() -> tuple[np.ndarray, ...]:
+    """The :data:`BACKDROPS` photographs as (3, H, W) float32 arrays in [0, 1] (loaded once)."""
+    try:
+        import skimage
+    except ImportError:
+        raise ImportError("the 'natural' style of the built-in dataset draws its backgrounds from "
+                          "scikit-image's sample photographs: pip install scikit-image (it is in "
+                          "this project's 'book' extra)") from None
+    folder = Path(skimage.__file__).parent / "data"
+    out = []
+    for name in BACKDROPS:
+        rgb = np.asarray(Image.open(folder / name).convert("RGB"), dtype=np.float32)
+        out.append(np.ascontiguousarray(rgb.transpose(2, 0, 1)) * np.float32(1.0 / 255.0))
+    return tuple(out)
+
+
+def _backdrop_patch(q: list[float], width: int, height: int) -> np.ndarray:
+    """A (3, H, W) patch of one backdrop photograph, chosen and placed by ``q`` (5 uniforms):
+    a window of 30-80% of the photo's shorter side, sampled at the nearest pixel (integer
+    indexing, so the same bytes everywhere), flipped left-right half of the time."""
+    photos = _backdrops()
+    photo = photos[min(int(q[0] * len(photos)), len(photos) - 1)]
+    _, ph, pw = photo.shape
+    side = (0.3 + 0.5 * q[1]) * min(ph, pw)
+    win_w, win_h = side * width / max(width, height), side * height / max(width, height)
+    x0, y0 = q[2] * (pw - win_w), q[3] * (ph - win_h)
+    cols = np.minimum((x0 + (np.arange(width) + 0.5) * (win_w / width)).astype(np.int64), pw - 1)
+    rows = np.minimum((y0 + (np.arange(height) + 0.5) * (win_h / height)).astype(np.int64), ph - 1)
+    if q[4] < 0.5:
+        cols = cols[::-1]
+    return photo[:, rows[:, None], cols[None, :]]
+
+
+def _palette_colour(label: int, q: list[float]) -> np.ndarray:
+    """A colour from class ``label``'s palette: its centre +- 0.25 per channel (3 uniforms)."""
+    centre = _PALETTE[label]
+    return np.asarray([min(1.0, max(0.0, c + 0.5 * (x - 0.5))) for c, x in zip(centre, q, strict=True)],
+                      dtype=np.float32)
+
+
+def _cast(q: list[float]) -> np.ndarray:
+    """A colour cast in 0..255 units along natural images' RGB principal axes (3 uniforms), with
+    coefficients of std :data:`CAST_STD`; Python float arithmetic, written out in a fixed order."""
+    alpha = [(2.0 * x - 1.0) * _SQRT3 * CAST_STD for x in q]
+    scale = [a * lam ** 0.5 for a, lam in zip(alpha, CAST_EIGVAL, strict=True)]
+    return np.asarray([255.0 * (row[0] * scale[0] + row[1] * scale[1] + row[2] * scale[2])
+                       for row in CAST_EIGVEC], dtype=np.float32)
+
+
+def _draw(label: int, rng: np.random.Generator, width: int, height: int,
+          style: str = "shapes") -> np.ndarray:
+    """Draw one image of class ``label`` in ``style`` (:data:`STYLES`); returns (H, W, 3) uint8.
 
     Works channel-first, (3, H, W), so that (H, W) masks broadcast over a contiguous
     inner axis, and in place where it can: both are worth about 2x in speed.
@@ -245,6 +326,10 @@ def _draw(label: int, rng: np.random.Generator, width: int, height: int) -> np.n
     coarse = rng.random((3, _COARSE, _COARSE), dtype=np.float32)
     fine = rng.random((3, _FINE, _FINE), dtype=np.float32)
     clutter = rng.random((3, 8)).tolist()
+    if style == "natural":  # drawn after the shapes' own numbers: the same geometry in both styles
+        extra = rng.random(12).tolist()
+        colour = _palette_colour(label, extra[0:3])
+        colour2 = np.where(colour > 0.5, colour - 0.45, colour + 0.45).astype(np.float32)
 
     # Geometry: radius in units of half the shorter side; centre keeps most of the object in.
     r = 0.3 + 0.3 * p[0]
@@ -254,13 +339,15 @@ def _draw(label: int, rng: np.random.Generator, width: int, height: int) -> np.n
     a, b, c = p[5], p[6], p[7]
     soft = 0.8 + 1.2 * p[8]  # edge width in pixels: from crisp to slightly blurred
 
-    # Background: base colour + two octaves of coloured value noise, centred on the colour.
-    img = _value_noise(g, 0, coarse)
-    img *= 0.1 + 0.4 * p[11]
-    fine_noise = _value_noise(g, 1, fine)
-    fine_noise *= 0.2 * p[12]
-    img += fine_noise
-    img += (background - (0.05 + 0.2 * p[11] + 0.1 * p[12]))[:, None, None]
+    if style == "natural":  # a patch of a photograph, dimmed or brightened a little
+        img = _backdrop_patch(extra[3:8], width, height) * np.float32(0.7 + 0.5 * extra[8])
+    else:  # base colour + two octaves of coloured value noise, centred on the colour
+        img = _value_noise(g, 0, coarse)
+        img *= 0.1 + 0.4 * p[11]
+        fine_noise = _value_noise(g, 1, fine)
+        fine_noise *= 0.2 * p[12]
+        img += fine_noise
+        img += (background - (0.05 + 0.2 * p[11] + 0.1 * p[12]))[:, None, None]
 
     # Clutter: up to three small discs or squares behind the object.
     for i in range(int(p[18] * 4.0)):
@@ -334,6 +421,8 @@ def _draw(label: int, rng: np.random.Generator, width: int, height: int) -> np.n
     light += 1.0
     light *= (0.6 + 0.55 * p[13]) * 255.0
     img *= light
+    if style == "natural":  # the scene's colour cast along the principal axes
+        img += _cast(extra[9:12])[:, None, None]
 
     # Pixel grain, drawn last so that the scene above does not depend on the resolution.
     grain = rng.random((3, height, width), dtype=np.float32)
@@ -349,7 +438,7 @@ def _draw(label: int, rng: np.random.Generator, width: int, height: int) -> np.n
 
 
 def generate_image(
-    index: int, split: str = "train", size: Size = 64, seed: int = 0
+    index: int, split: str = "train", size: Size = 64, seed: int = 0, style: str = "shapes"
 ) -> tuple[np.ndarray, int]:
     """Make item ``index`` of a split.
 
@@ -358,13 +447,14 @@ def generate_image(
         split: ``"train"`` or ``"val"``.
         size: ``n`` for an n x n image, or ``(width, height)``; each side 32..1024 px.
         seed: the dataset seed (non-negative).
+        style: ``"shapes"`` or ``"natural"`` (:data:`STYLES`).
 
     Returns:
         ``(image, label)``: a (H, W, 3) uint8 array and an int.
     """
     width, height = _check_size(size)
     label = int(index) % NUM_CLASSES
-    return _draw(label, item_rng(index, split, seed), width, height), label
+    return _draw(label, item_rng(index, split, seed), width, height, _check_style(style)), label
 
 
 def _as_indices(indices: int | Sequence[int] | np.ndarray) -> np.ndarray:
@@ -380,6 +470,7 @@ def generate_batch(
     size: Size = 64,
     split: str = "train",
     seed: int = 0,
+    style: str = "shapes",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make many items at once, e.g. a whole training set for a notebook.
 
@@ -388,33 +479,36 @@ def generate_batch(
         size: ``n`` for n x n images, or ``(width, height)``; each side 32..1024 px.
         split: ``"train"`` or ``"val"``.
         seed: the dataset seed.
+        style: ``"shapes"`` or ``"natural"`` (:data:`STYLES`).
 
     Returns:
         ``(images, labels)``: (N, H, W, 3) uint8 and (N,) int64 NumPy arrays. Item ``k`` is
-        byte-identical to ``generate_image(indices[k], split, size, seed)``.
+        byte-identical to ``generate_image(indices[k], split, size, seed, style)``.
     """
     width, height = _check_size(size)
     _check_split(split)
+    _check_style(style)
     idx = _as_indices(indices)
     images = np.empty((len(idx), height, width, 3), dtype=np.uint8)
     labels = idx % NUM_CLASSES
     for k, i in enumerate(idx.tolist()):
-        images[k] = _draw(i % NUM_CLASSES, item_rng(i, split, seed), width, height)
+        images[k] = _draw(i % NUM_CLASSES, item_rng(i, split, seed), width, height, style)
     return images, labels.astype(np.int64)
 
 
 def make_tensors(
-    split: str = "train", n: int | None = None, size: Size = 64, seed: int = 0
+    split: str = "train", n: int | None = None, size: Size = 64, seed: int = 0,
+    style: str = "shapes",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A whole split as torch tensors: ``(images uint8 (N, 3, H, W), labels int64 (N,))``.
 
     Images stay uint8 to save memory (a quarter of float32); convert per batch with
     ``images.float().div_(255)``. Items are ``0..n-1`` of the split (default ``n``: 10,000
-    for train, 2,000 for val), the same as ``BuiltinShapes(split, size, n, seed)``.
+    for train, 2,000 for val), the same as ``BuiltinShapes(split, size, n, seed, style=style)``.
     """
     _check_split(split)
     n = DEFAULT_NUM_IMAGES[split] if n is None else n
-    images, labels = generate_batch(n, size=size, split=split, seed=seed)
+    images, labels = generate_batch(n, size=size, split=split, seed=seed, style=style)
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels)
 
 
@@ -428,6 +522,7 @@ class BuiltinShapes(torch.utils.data.Dataset):
         seed: the dataset seed; the same seed gives the same bytes on any machine.
         transform: if given, it receives a PIL image (like torchvision datasets) and its
             result is returned; if None, items are (3, H, W) float32 tensors in [0, 1].
+        style: ``"shapes"`` or ``"natural"`` (:data:`STYLES`).
 
     Item ``i`` is ``(image, label)`` with ``label == i % 10`` (an index into
     :data:`CLASSES`).
@@ -442,8 +537,10 @@ class BuiltinShapes(torch.utils.data.Dataset):
         num_images: int | None = None,
         seed: int = 0,
         transform: Callable[[Image.Image], Any] | None = None,
+        style: str = "shapes",
     ) -> None:
         _check_split(split)
+        self.style = _check_style(style)
         self.split = split
         self.width, self.height = _check_size(size)
         self.num_images = DEFAULT_NUM_IMAGES[split] if num_images is None else int(num_images)
@@ -465,7 +562,8 @@ class BuiltinShapes(torch.utils.data.Dataset):
         if not 0 <= index < self.num_images:
             raise IndexError(f"index {index} out of range for {self.num_images} images")
         label = index % NUM_CLASSES
-        image = _draw(label, item_rng(index, self.split, self.seed), self.width, self.height)
+        image = _draw(label, item_rng(index, self.split, self.seed), self.width, self.height,
+                      self.style)
         if self.transform is not None:
             return self.transform(Image.fromarray(image)), label
         return torch.from_numpy(image).permute(2, 0, 1).float().div_(255.0), label
@@ -473,7 +571,8 @@ class BuiltinShapes(torch.utils.data.Dataset):
     def __repr__(self) -> str:
         return (
             f"BuiltinShapes(split={self.split!r}, size=({self.width}, {self.height}), "
-            f"num_images={self.num_images}, seed={self.seed})  # synthetic, 10 classes"
+            f"num_images={self.num_images}, seed={self.seed}, style={self.style!r})"
+            "  # synthetic, 10 classes"
         )
 
 
@@ -485,6 +584,7 @@ def write_image_folder(
     seed: int = 0,
     quality: int = 90,
     progress: bool = False,
+    style: str = "shapes",
 ) -> Path:
     """Write the built-in dataset as an ImageNet-style folder of JPEG files.
 
@@ -502,11 +602,13 @@ def write_image_folder(
         seed: the dataset seed.
         quality: JPEG quality (1..95).
         progress: show a tqdm progress bar.
+        style: ``"shapes"`` or ``"natural"`` (:data:`STYLES`).
 
     Returns:
         ``root`` as a Path.
     """
     width, height = _check_size(size)
+    _check_style(style)
     if not 1 <= quality <= 95:
         raise ValueError(f"JPEG quality must be in 1..95, got {quality}")
     root = Path(root)
@@ -524,7 +626,7 @@ def write_image_folder(
         jobs = tqdm(jobs, desc=f"writing {root}", unit="img")
     for split, i in jobs:
         label = i % NUM_CLASSES
-        image = _draw(label, item_rng(i, split, seed), width, height)
+        image = _draw(label, item_rng(i, split, seed), width, height, style)
         path = root / split / CLASSES[label] / f"{CLASSES[label]}_{i:06d}.JPEG"
         Image.fromarray(image).save(path, format="JPEG", quality=quality)
     return root

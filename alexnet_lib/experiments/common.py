@@ -19,6 +19,7 @@ from typing import Any
 
 from torch import nn
 
+from ..data.builtin import STYLES
 from .datasets import load_data
 from .loop import PREPROCESS, History, TensorData, TrainConfig
 
@@ -52,6 +53,9 @@ class ExperimentConfig:
                                   "test batch)")
     image_size: int = arg(32, "side of the input images in pixels")
     data_seed: int = arg(0, "seed of the built-in dataset")
+    data_style: str = arg("shapes", "style of the built-in dataset: 'shapes' (random colours on "
+                                    "noise) or 'natural' (class palettes and colour casts on "
+                                    "photographs)")
     epochs: int = arg(20, "passes over the training set")
     batch_size: int = arg(64, "images per SGD step")
     lr: float = arg(0.01, "learning rate (constant)")
@@ -66,6 +70,8 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         if self.dataset not in ("builtin", "cifar10"):
             raise ValueError(f"dataset must be 'builtin' or 'cifar10', got {self.dataset!r}")
+        if self.data_style not in STYLES:
+            raise ValueError(f"data_style must be one of {STYLES}, got {self.data_style!r}")
         if self.preprocess not in PREPROCESS:
             raise ValueError(f"preprocess must be one of {PREPROCESS}, got {self.preprocess!r}")
         for name in ("n_train", "n_test"):
@@ -87,7 +93,7 @@ class ExperimentConfig:
     def load(self) -> TensorData:
         """The data this configuration names."""
         return load_data(self.dataset, self.n_train, self.n_test, self.image_size, self.data,
-                         self.data_seed)
+                         self.data_seed, self.data_style)
 
     @classmethod
     def preset(cls, dataset: str = "builtin") -> ExperimentConfig:

@@ -22,15 +22,18 @@ from .loop import TensorData
 __all__ = ["builtin_data", "cifar10_data", "load_data"]
 
 
-def builtin_data(n_train: int, n_test: int, size: int, seed: int = 0) -> TensorData:
+def builtin_data(n_train: int, n_test: int, size: int, seed: int = 0,
+                 style: str = "shapes") -> TensorData:
     """The first ``n_train`` / ``n_test`` images of the built-in dataset's train / val splits.
 
     Generated offline and deterministically (the same bytes on any machine); 10 balanced
-    classes of synthetic shapes, not photographs.
+    classes of synthetic shapes, not photographs. ``style="natural"`` puts them on patches of
+    photographs, with class palettes and colour casts (:data:`alexnet_lib.data.builtin.STYLES`).
     """
-    train_x, train_y = make_tensors("train", n_train, size, seed)
-    test_x, test_y = make_tensors("val", n_test, size, seed)
-    desc = (f"built-in synthetic shapes (10 classes), {n_train:,} training and {n_test:,} test "
+    train_x, train_y = make_tensors("train", n_train, size, seed, style)
+    test_x, test_y = make_tensors("val", n_test, size, seed, style)
+    kind = "synthetic shapes" if style == "shapes" else "synthetic shapes on photographs"
+    desc = (f"built-in {kind} (10 classes), {n_train:,} training and {n_test:,} test "
             f"images at {size}x{size} px")
     return TensorData(train_x, train_y, test_x, test_y, name="builtin", description=desc)
 
@@ -66,12 +69,12 @@ def cifar10_data(path: str | Path | None = None, n_train: int | None = None,
 
 
 def load_data(dataset: str, n_train: int | None, n_test: int | None, size: int,
-              path: str | Path | None = None, seed: int = 0) -> TensorData:
-    """``builtin_data`` or ``cifar10_data`` by name (the CLI's ``--dataset``)."""
+              path: str | Path | None = None, seed: int = 0, style: str = "shapes") -> TensorData:
+    """``builtin_data`` (in ``style``) or ``cifar10_data`` by name (the CLI's ``--dataset``)."""
     if dataset == "builtin":
         if n_train is None or n_test is None:
             raise ValueError("the built-in dataset needs explicit train and test sizes")
-        return builtin_data(n_train, n_test, size, seed)
+        return builtin_data(n_train, n_test, size, seed, style)
     if dataset == "cifar10":
         return cifar10_data(path, n_train, n_test, size)
     raise ValueError(f"dataset must be 'builtin' or 'cifar10', got {dataset!r}")
