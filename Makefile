@@ -2,13 +2,14 @@
 #   make book   -> .venv with everything, then the HTML book in _build/html (warnings are errors)
 #   make test   -> .venv with everything, Debian's chromium if missing (apt, as root), then unit tests,
 #                  every chapter notebook (pytest --nbval) and the built book in headless Chromium
+#   make lab    -> .venv with everything (JupyterLab included), then the chapters in JupyterLab
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: book test lint clean venv chromium
+.PHONY: book test lab lint clean venv chromium
 
 venv: $(STAMP)
 
@@ -16,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[book,test]'
+	$(BIN)/python -m pip install --quiet -e '.[book,test,lab]'
 	@touch $(STAMP)
 
 book: $(STAMP)
@@ -37,6 +38,14 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest --nbval
+
+# JupyterLab on the repository, opened at book/ (chapters run with book/ as their folder, as in
+# `make test`). Pass options with LAB_ARGS, e.g. make lab LAB_ARGS="--no-browser --port 8899".
+# As root (a container), JupyterLab refuses to start without --allow-root.
+LAB_ARGS ?=
+lab: $(STAMP)
+	$(BIN)/jupyter-lab --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/book \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
