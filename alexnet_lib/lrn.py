@@ -14,9 +14,21 @@ Conventions differ, and the difference is a factor of n (=5) in alpha:
 * ``torch.nn.LocalResponseNorm``, Caffe and cuda-convnet: ``k + alpha / n * sum``.
 
 So the paper's printed alpha=1e-4 is ``torch.nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75,
-k=2)``, while the original code's configured ``scale=0.0001`` (cuda-convnet2
+k=2)``, while the code's configured ``scale=0.0001`` (cuda-convnet2's ImageNet
 ``layer-params-*.cfg``; Caffe's bvlc_alexnet ``alpha: 0.0001``) means a printed-formula alpha of
-2e-5. :data:`LRN_PRESETS` names both.
+2e-5.
+
+The constant k differs between the sources too:
+
+* the paper prints k=2;
+* cuda-convnet (the 2012 public code) hard-codes 1 in its normalisation kernels;
+* cuda-convnet2 has a ``minDiv`` parameter, 1 by default, and its ImageNet layer-params files
+  (``layer-params-imagenet-1gpu.cfg``, ``-2gpu-data``, ``-2gpu-model``) set ``minDiv=2``;
+* Caffe's ``LRNParameter`` has ``k`` 1 by default and bvlc_alexnet sets only ``local_size``,
+  ``alpha`` and ``beta``, so its LRN has k=1 (decaf, Caffe's predecessor, hard-codes k=1 when it
+  translates cuda-convnet models, as "the actual cuda convnet code" has it).
+
+:data:`LRN_PRESETS` names the three: ``"paper"``, ``"cuda-convnet2"`` and ``"caffe"``.
 
 The implementation is a custom autograd function: the window sum over channels is a handful of
 shifted slice additions (n is small), and the backward pass is written out by hand, which is
@@ -57,11 +69,15 @@ class LRNConfig:
 
 
 LRN_PRESETS: dict[str, LRNConfig] = {
-    # Section 3.3 as printed: alpha multiplies the sum.
+    # Section 3.3 as printed: alpha multiplies the sum, k=2.
     "paper": LRNConfig(size=5, alpha=1e-4, beta=0.75, k=2.0),
-    # cuda-convnet / Caffe bvlc_alexnet: alpha=1e-4 is divided by n=5 in their code.
-    "caffe": LRNConfig(size=5, alpha=1e-4 / 5, beta=0.75, k=2.0),
+    # cuda-convnet2's ImageNet configs: scale=0.0001 (divided by n=5 in the code), minDiv=2.
+    "cuda-convnet2": LRNConfig(size=5, alpha=1e-4 / 5, beta=0.75, k=2.0),
+    # Caffe's bvlc_alexnet: alpha=0.0001 (divided by n=5 in the code), k left at its default 1.
+    "caffe": LRNConfig(size=5, alpha=1e-4 / 5, beta=0.75, k=1.0),
 }
+"""LRN hyper-parameters of the paper and of the two codes, in the paper's convention (the
+module's docstring gives the sources)."""
 
 
 def _window_sum(x: Tensor, size: int) -> Tensor:

@@ -408,9 +408,10 @@ def plot_lrn_response(k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75, n
 
     Left: the output ``b = a / (k + alpha * (a**2 + S))**beta`` against the unit's activity ``a``,
     for several amounts ``S`` of squared activity in its ``n - 1`` neighbours: strong neighbours
-    push a unit down. Right: the same unit with silent neighbours under the three readings of
-    alpha: the paper's printed formula, the original code (alpha divided by n) and PyTorch's
-    ``alpha=1e-4`` taken literally.
+    push a unit down. Right: the same unit with silent neighbours under the readings of alpha
+    and k: the paper's printed formula, cuda-convnet2's ImageNet configs (alpha divided by n,
+    k=2), Caffe's bvlc_alexnet (alpha divided by n, k=1) and PyTorch's ``alpha=1e-4, k=2``
+    taken literally (the :data:`~alexnet_lib.lrn.LRN_PRESETS`).
     """
     a = np.linspace(0, 400, 401)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -422,15 +423,17 @@ def plot_lrn_response(k: float = 2.0, alpha: float = 1e-4, beta: float = 0.75, n
     ax.set_ylabel("output b")
     ax.set_title(f"LRN as printed: k={k:g}, n={n}, alpha={alpha:g}, beta={beta:g}", fontsize=9)
     ax.legend(fontsize=7)
-    for i, (name, a_eff) in enumerate((("paper as printed (alpha = 1e-4)", alpha),
-                                       ("original code / Caffe (alpha / n = 2e-5)", alpha / n),
-                                       ("torch alpha=1e-4 (= 2e-5 here)", 1e-4 / n))):
-        ax2.plot(a, (1 + a_eff * a**2 / k) ** -beta, ls=("-", "--", ":")[i], color=_RUN_COLOURS[i],
-                 lw=2 if i < 2 else 1.2, label=name)
+    readings = (("paper as printed (alpha = 1e-4, k = 2)", alpha, k),
+                ("cuda-convnet2 ImageNet cfg (alpha / n = 2e-5, k = 2)", alpha / n, k),
+                ("Caffe bvlc_alexnet (alpha / n = 2e-5, k = 1)", alpha / n, 1.0),
+                ("torch alpha=1e-4, k=2 (= 2e-5 here)", 1e-4 / n, k))
+    for i, (name, a_eff, k_i) in enumerate(readings):
+        ax2.plot(a, (1 + a_eff * a**2 / k_i) ** -beta, ls=("-", "--", "-.", ":")[i],
+                 color=_RUN_COLOURS[i], lw=2 if i < 3 else 1.2, label=name)
     ax2.set_xlabel("activity a of the unit (neighbours silent)")
     ax2.set_ylabel("extra factor beyond k^-beta")
     ax2.set_ylim(0, 1.05)
-    ax2.set_title("The alpha convention: a factor of n = 5", fontsize=9)
+    ax2.set_title("The alpha convention (a factor of n = 5) and k", fontsize=9)
     ax2.legend(fontsize=7)
     fig.tight_layout()
     return fig

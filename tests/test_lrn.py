@@ -67,11 +67,22 @@ def test_gradient_matches_reference_autograd(x):
     torch.testing.assert_close(a1.grad, a2.grad, rtol=1e-10, atol=1e-14)
 
 
-def test_presets_differ_by_factor_n():
-    paper, caffe = LRN_PRESETS["paper"], LRN_PRESETS["caffe"]
+def test_presets_differ_by_factor_n_and_in_k():
+    paper, ccn2, caffe = (LRN_PRESETS[n] for n in ("paper", "cuda-convnet2", "caffe"))
     assert paper.alpha == pytest.approx(1e-4) and paper.torch_alpha == pytest.approx(5e-4)
-    assert caffe.torch_alpha == pytest.approx(1e-4)  # cuda-convnet's / Caffe's configured value
+    for code in (ccn2, caffe):  # cuda-convnet2's scale=0.0001 and Caffe's alpha: 0.0001
+        assert code.torch_alpha == pytest.approx(1e-4)
+        assert (code.size, code.beta) == (5, 0.75)
     assert (paper.size, paper.beta, paper.k) == (5, 0.75, 2.0)
+    assert ccn2.k == 2.0  # minDiv=2 in cuda-convnet2's ImageNet layer-params
+    assert caffe.k == 1.0  # LRNParameter's default; bvlc_alexnet does not set k
+
+
+def test_caffe_preset_is_torch_default_k():
+    """Caffe's LRN with bvlc_alexnet's settings is torch's LocalResponseNorm(5, 1e-4, 0.75, 1)."""
+    x = torch.rand(2, 16, 5, 5, dtype=torch.float64) * 20
+    ours = LocalResponseNorm.from_config("caffe")(x)
+    torch.testing.assert_close(ours, torch.nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)(x))
 
 
 def test_damps_units_with_strong_neighbours():
