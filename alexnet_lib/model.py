@@ -32,18 +32,40 @@ from torch import Tensor, nn
 from .lrn import LRN_PRESETS, LocalResponseNorm
 
 __all__ = ["AlexNet", "LayerRow", "layer_table", "format_layer_table", "conv_output_size",
-           "PAPER_CHANNELS"]
+           "PAPER_CHANNELS", "INIT_TABLES"]
 
 PAPER_CHANNELS: tuple[int, int, int, int, int] = (96, 256, 384, 384, 256)  # conv1..conv5 kernels
 PAPER_HIDDEN = 4096  # units in fc6 and fc7
 
 Activation = Literal["relu", "tanh"]
 Pooling = Literal["overlapping", "non-overlapping"]
-Init = Literal["paper", "caffe", "torch", "kaiming"]
+Init = Literal["paper", "paper-code", "caffe", "torch", "kaiming"]
 
 # Layers whose bias the paper initialises to 1 ("accelerates the early stages of learning by
 # providing the ReLUs with positive inputs"); Caffe's bvlc_alexnet uses 0.1 there instead.
 _POSITIVE_BIAS_LAYERS = ("conv2", "conv4", "conv5", "fc6", "fc7")
+
+INIT_TABLES: dict[str, dict[str, tuple[float, float]]] = {
+    # Section 5: "We initialized the weights in each layer from a zero-mean Gaussian distribution
+    # with standard deviation 0.01. We initialized the neuron biases in the second, fourth, and
+    # fifth convolutional layers, as well as in the fully-connected hidden layers, with the
+    # constant 1. We initialized the neuron biases in the remaining layers with the constant 0."
+    "paper": {name: (0.01, 1.0 if name in _POSITIVE_BIAS_LAYERS else 0.0)
+              for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")},
+    # The original code's per-layer settings for this network: cuda-convnet2,
+    # layers/layers-imagenet-2gpu-model.cfg (the paper's two-column net, 48+48, 128+128,
+    # 192+192, 192+192, 128+128 kernels, 2048+2048 units), initW / initB of each layer: the
+    # paper's biases, but conv3, conv4 and conv5 drawn with std 0.03 instead of 0.01.
+    "paper-code": {"conv1": (0.01, 0.0), "conv2": (0.01, 1.0), "conv3": (0.03, 0.0),
+                   "conv4": (0.03, 1.0), "conv5": (0.03, 1.0), "fc6": (0.01, 1.0),
+                   "fc7": (0.01, 1.0), "fc8": (0.01, 0.0)},
+    # Caffe's models/bvlc_alexnet/train_val.prototxt (weight_filler std, bias_filler value):
+    # bias 0.1 where the paper has 1 (its readme: bias 1 "gave flat loss"), fc6/fc7 std 0.005.
+    "caffe": {"conv1": (0.01, 0.0), "conv2": (0.01, 0.1), "conv3": (0.01, 0.0),
+              "conv4": (0.01, 0.1), "conv5": (0.01, 0.1), "fc6": (0.005, 0.1),
+              "fc7": (0.005, 0.1), "fc8": (0.01, 0.0)},
+}
+"""(weight std, bias) of every layer for the initialisations drawn from a Gaussian, by source."""
 _GROUPED_LAYERS = ("conv2", "conv4", "conv5")  # see only their own column (Figure 2)
 
 
@@ -112,9 +134,12 @@ class AlexNet(nn.Module):
             performance"). The next conv layer then reads the maps the removed one would have;
             without conv3 the columns never meet before fc6.
         init: ``"paper"`` (weights N(0, 0.01); bias 1 in conv2/4/5, fc6, fc7, else 0),
+            ``"paper-code"`` (the original code's per-layer values, cuda-convnet2's
+            layers-imagenet-2gpu-model.cfg: the paper's, but std 0.03 in conv3/4/5),
             ``"caffe"`` (bvlc_alexnet: bias 0.1 where the paper has 1, fc6/fc7 weights
-            N(0, 0.005)), ``"torch"`` (PyTorch's default Kaiming-uniform, for small
-            experiments where N(0, 0.01) is too small to train a deep net quickly) or
+            N(0, 0.005)), each layer's values in :data:`INIT_TABLES`; ``"torch"`` (PyTorch's
+            default Kaiming-uniform, for small experiments where N(0, 0.01) is too small to
+            train a deep net quickly) or
             ``"kaiming"`` (He et al. 2015's fan-in normal for ReLUs, biases 0; the training
             command's ``--init kaiming``).
     """
@@ -213,18 +238,16 @@ class AlexNet(nn.Module):
             name = full_name.split(".")[-1]
             if init == "torch":
                 layer.reset_parameters()
-            elif init == "paper":
-                nn.init.normal_(layer.weight, 0.0, 0.01)
-                nn.init.constant_(layer.bias, 1.0 if name in _POSITIVE_BIAS_LAYERS else 0.0)
-            elif init == "caffe":
-                std = 0.005 if name in ("fc6", "fc7") else 0.01
+            elif init in INIT_TABLES:
+                std, bias = INIT_TABLES[init][name]
                 nn.init.normal_(layer.weight, 0.0, std)
-                nn.init.constant_(layer.bias, 0.1 if name in _POSITIVE_BIAS_LAYERS else 0.0)
+                nn.init.constant_(layer.bias, bias)
             elif init == "kaiming":  # a config naming it must rebuild (checkpoints' model_config)
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
                 nn.init.zeros_(layer.bias)
             else:
-                raise ValueError(f"init must be 'paper', 'caffe', 'torch' or 'kaiming', got {init!r}")
+                raise ValueError(f"init must be one of {[*INIT_TABLES, 'torch', 'kaiming']}, "
+                                 f"got {init!r}")
         self.config["init"] = init
 
     def forward(self, x: Tensor) -> Tensor:

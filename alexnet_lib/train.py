@@ -145,7 +145,7 @@ are kept from the checkpoint, so that the resumed run continues the same experim
 MACHINE_KEYS = frozenset({"device", "amp", "channels_last", "compile", "workers"})
 """Settings decided anew for the machine a resumed run continues on, unless given."""
 
-INITS = ("paper", "caffe", "torch", "kaiming")
+INITS = ("paper", "paper-code", "caffe", "torch", "kaiming")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}  # the shell's 128 + signal number
 
@@ -269,9 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dropout", type=_fraction,
                    help=f"dropout probability on fc6 and fc7 ({_recipe_default('dropout')})")
     g.add_argument("--init", choices=INITS,
-                   help="weight initialisation: the paper's N(0, 0.01), Caffe's, PyTorch's default, or "
-                        "kaiming (He et al. 2015; not the paper's, but it lets small nets learn in "
-                        f"a few steps) ({_recipe_default('init')})")
+                   help="weight initialisation: the paper's N(0, 0.01) with biases 1; paper-code: "
+                        "the original code's per-layer values (cuda-convnet2, std 0.03 in conv3-5); "
+                        "caffe: bvlc_alexnet's (biases 0.1, fc6/fc7 std 0.005); PyTorch's default; "
+                        "or kaiming (He et al. 2015; not the paper's, but it lets small nets learn "
+                        f"in a few steps) ({_recipe_default('init')})")
 
     g = p.add_argument_group("recipe (every number of RECIPES in alexnet_lib/train.py)")
     g.add_argument("--recipe", choices=tuple(RECIPES),

@@ -59,6 +59,49 @@ def test_paper_initialisation(paper_net):
     assert abs(w.mean().item()) < 1e-4 and w.std().item() == pytest.approx(0.01, rel=0.01)
 
 
+def test_paper_code_initialisation_is_the_original_configs_per_layer_values():
+    """cuda-convnet2's layers-imagenet-2gpu-model.cfg: initW 0.01 in conv1, conv2 and the fc
+    layers, 0.03 in conv3-5; initB 1 in conv2, conv4, conv5, fc6, fc7 (the paper's biases)."""
+    torch.manual_seed(0)
+    net = AlexNet(num_classes=10, width=0.5, hidden=1024, init="paper-code")
+    layers = dict(net.features.named_children()) | dict(net.classifier.named_children())
+    for name, (std, bias) in {"conv1": (0.01, 0), "conv2": (0.01, 1), "conv3": (0.03, 0),
+                              "conv4": (0.03, 1), "conv5": (0.03, 1), "fc6": (0.01, 1),
+                              "fc7": (0.01, 1), "fc8": (0.01, 0)}.items():
+        assert torch.all(layers[name].bias == bias), name
+        assert layers[name].weight.std().item() == pytest.approx(std, rel=0.05), name
+    assert net.config["init"] == "paper-code"
+    AlexNet(**net.config).load_state_dict(net.state_dict())  # a config that rebuilds
+
+
+def test_the_init_tables_draw_as_the_code_they_replaced():
+    """A seed gives the weights it gave before the tables (so the committed records replay):
+    the same draws in the same order as the per-scheme code of before."""
+    from torch import nn
+
+    def old_reset(model, init):  # the code before INIT_TABLES, verbatim
+        for full_name, layer in model.named_modules():
+            if not isinstance(layer, nn.Conv2d | nn.Linear):
+                continue
+            name = full_name.split(".")[-1]
+            positive = name in ("conv2", "conv4", "conv5", "fc6", "fc7")
+            if init == "paper":
+                nn.init.normal_(layer.weight, 0.0, 0.01)
+                nn.init.constant_(layer.bias, 1.0 if positive else 0.0)
+            else:
+                nn.init.normal_(layer.weight, 0.0, 0.005 if name in ("fc6", "fc7") else 0.01)
+                nn.init.constant_(layer.bias, 0.1 if positive else 0.0)
+
+    for init in ("paper", "caffe"):
+        new, old = (AlexNet(num_classes=10, width=0.25, hidden=64) for _ in range(2))
+        torch.manual_seed(3)
+        new.reset_parameters(init)
+        torch.manual_seed(3)
+        old_reset(old, init)
+        for (name, p), q in zip(new.state_dict().items(), old.state_dict().values(), strict=True):
+            assert torch.equal(p, q), (init, name)
+
+
 def test_caffe_and_torch_initialisation():
     caffe = AlexNet(num_classes=10, width=0.25, hidden=256, init="caffe")
     assert torch.all(caffe.features.conv2.bias == 0.1)

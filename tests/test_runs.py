@@ -1,0 +1,73 @@
+"""alexnet_lib.runs: a run folder becomes a record, and a record becomes the curves' figure."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import matplotlib
+import pytest
+
+from alexnet_lib.runs import EPOCH_KEYS, load_record, main, plot_runs, record_from_run, write_record
+
+matplotlib.use("Agg")
+
+
+def fake_run(folder, init="paper", losses=(2.5, 2.3, 2.3), lrs=(0.01, 0.01, 0.001)):
+    """A run folder as the training command leaves it, with made-up numbers."""
+    folder.mkdir(parents=True)
+    cfg = {"recipe": "paper", "init": init, "epochs": len(losses), "batch_size": 128, "lr": 0.01,
+           "seed": 0, "device": "cpu", "out": str(folder), "data": "/somewhere"}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    (folder / "env.json").write_text(json.dumps({
+        "command": "python -m alexnet_lib.train --data D", "started": "2026-01-01T00:00:00+00:00",
+        "torch": "2.x", "git_commit": "abc", "git_dirty": False}))
+    with open(folder / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*EPOCH_KEYS, "skipped_images", "hours"])
+        writer.writeheader()
+        for i, (loss, lr) in enumerate(zip(losses, lrs, strict=True)):
+            writer.writerow({"epoch": i + 1, "lr": lr, "train_loss": loss, "train_top1_err": 0.9,
+                             "val_loss": loss, "val_top1_err": 0.9 - 0.1 * i, "val_top5_err": 0.5,
+                             "epoch_seconds": 10.5, "images_per_s": 20, "skipped_images": 0,
+                             "hours": 0.01})
+    return folder
+
+
+def test_a_run_folder_becomes_a_record_and_the_record_a_figure(tmp_path):
+    run = record_from_run(fake_run(tmp_path / "a"), "3 fake epochs", threads=2, note="made up")
+    assert run["command"] == "python -m alexnet_lib.train --data D" and run["commit"] == "abc"
+    assert run["threads"] == run["hardware"]["threads"] == 2 and run["seed"] == 0
+    assert run["hardware"]["cpu_model"] and run["date"].startswith("2026-01-01")
+    assert run["config"]["init"] == "paper" and "out" not in run["config"]
+    assert [e["epoch"] for e in run["epochs"]] == [1, 2, 3]
+    assert [e["lr"] for e in run["epochs"]] == [0.01, 0.01, 0.001]
+    assert run["epochs"][2]["val_top1_err"] == pytest.approx(0.7)
+    assert run["wall_seconds"] == pytest.approx(31.5) and run["final"] is None
+    assert run["data"] == "3 fake epochs" and run["note"] == "made up"
+
+    other = record_from_run(fake_run(tmp_path / "b", init="caffe", losses=(2.3, 1.5, 0.9),
+                                      lrs=(0.01, 0.01, 0.01)), "x")
+    path = write_record(tmp_path / "r.json", [run, other], question="does it learn?")
+    body = load_record(path)
+    assert body["question"] == "does it learn?" and len(body["runs"]) == 2
+
+    fig = plot_runs(body["runs"], classes=10)
+    loss_ax, err_ax = fig.axes
+    labels = [t.get_text() for t in loss_ax.get_legend().get_texts()]
+    assert labels == ["--init paper", "--init caffe", "chance, ln 10"]
+    assert list(loss_ax.lines[1].get_ydata()) == [2.3, 1.5, 0.9]
+    drops = [ln for ln in err_ax.lines if list(ln.get_xdata()) == [2.5, 2.5]]  # lr / 10 after epoch 2
+    assert len(drops) == 1
+    assert len(plot_runs(run).axes) == 2  # one run, no chance lines without a class count
+
+
+def test_the_command_writes_a_record_and_rejects_other_files(tmp_path, capsys):
+    fake_run(tmp_path / "a")
+    out = tmp_path / "rec.json"
+    assert main([str(tmp_path / "a"), "--out", str(out), "--data", "d", "--classes", "10",
+                 "--label", "the paper's"]) == 0
+    (run,) = load_record(out)["runs"]
+    assert run["label"] == "the paper's" and run["classes"] == 10
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a record"):
+        load_record(tmp_path / "other.json")
