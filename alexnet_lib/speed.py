@@ -114,7 +114,7 @@ def index_md(results: str | Path = RESULTS_DIR) -> str:
             dates = sorted({r["date"] for r in _note_dates(record)})
             machine, date = "several (each note says)", f"{dates[0]} to {dates[-1]}"
         else:
-            machine, date = _machine(prov), _date(prov)
+            machine, date = _machine(prov), _date(prov)[:10]  # the day; the section has the time
         lines.append(f"| `{name}` | {_what(name, prov)} | {machine} | {date} |")
     return "\n".join(lines)
 
@@ -204,11 +204,15 @@ def lrn_gpu_md(name: str = "gpu/bench_lrn_h100.txt", results: str | Path = RESUL
 def lrn_cpu_md(results: str | Path = RESULTS_DIR) -> str:
     """The dated notes of ``bench lrn`` on the CPU: one row per series of runs."""
     note = notes(results)["lrn_cpu"]
-    lines = ["| date | commit | conditions | torch | runs | torch's LRN (ms) | ours (ms) | speedup printed |",
-             "|---|---|---|---|---:|---|---|---|"]
+    lines = ["| date | commit | conditions | torch's LRN, ours (ms) | speedup printed |",
+             "|---|---|---|---|---|"]
     for r in note["runs"]:
-        lines.append(f"| {r['date']} | {r['commit']} | {r['conditions']} | {r['torch']} | {r['runs']} |"
-                     f" {r['torch_ms']} | {r['ours_ms']} | {r['speedup']} |")
+        torch = f", torch {r['torch']}" if r["torch"] != "not noted" else ""
+        runs = f"{r['runs']} run" + ("s" if r["runs"] != "1" else "")
+        times = "not noted" if r["torch_ms"] == r["ours_ms"] == "not noted" else \
+            f"{r['torch_ms']}, {r['ours_ms']}"
+        lines.append(f"| {r['date']} | {r['commit']} | {r['conditions']}{torch} | {times} |"
+                     f" {r['speedup']} ({runs}) |")
     return (f"{note['what']}, on {note['machine']}:\n\n" + "\n".join(lines)
             + f"\n\n{note['remark']} Command:\n\n```bash\n{note['command']}\n```")
 
