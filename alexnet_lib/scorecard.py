@@ -7,34 +7,104 @@ architecture's numbers (claim 0) and claims 1-11 (ReLU, LRN, overlapping pooling
 PCA lighting, dropout, two GPUs, depth, training, results, preprocessing). Its texts are the
 *paper's* side. Our side comes only from records (:class:`~alexnet_lib.experiments.records.Record`)
 that experiments and chapters save as JSON in ``book/results/``, plus the architecture records
-that :func:`architecture_records` computes from the library when the scorecard is built. A claim
-no record covers is still listed, with the status it has without one: ``"not yet measured"``
-for claims a small run could test, ``"needs ImageNet"`` for claims about ImageNet numbers.
+that :func:`architecture_records` computes from the library when the scorecard is built.
+
+A row of the scorecard is one of three kinds (:data:`KINDS`):
+
+* ``"claim"``: a record of a claim of the paper (or of a part of one). Its status is the record's
+  (:data:`~alexnet_lib.experiments.records.STATUSES`), except for the records listed in
+  :data:`CANNOT_TEST`, which measure something that cannot show the claim on this hardware and
+  are shown as ``"cannot be tested here"`` rather than as a failure;
+* ``"fact"``: arithmetic on the paper's own text (:func:`architecture_facts`: the 224 input gives
+  54.25, not 55, without padding; the 253,440 neurons of conv1 are a typo). Nothing is claimed, so
+  nothing is reproduced or not: its status is ``"fact"``;
+* ``"check"``: a record of one of the book's own choices, not of a claim of the paper
+  (:data:`BOOK_CHECKS`: the inverted dropout that replaces the paper's x0.5). Its status says
+  whether the check holds.
+
+A claim is judged on *all* its claim rows (:func:`claim_verdicts`; facts and checks do not count):
+
+1. no record: the claim's default (``"not yet measured"`` for claims a small run could test,
+   ``"needs ImageNet"`` for claims about ImageNet numbers);
+2. every record has the same status: that status;
+3. no record tested anything (``"needs ImageNet"`` and ``"cannot be tested here"`` only):
+   ``"cannot be tested here"``;
+4. otherwise the records disagree (some reproduced and others not, or some parts tested and
+   others not testable here): ``"mixed"``.
+
+So one good record does not make a claim reproduced: a claim is reproduced only when every record
+of it is.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .experiments.records import RESULTS_DIR, STATUSES, Record, load_records
 
 __all__ = [
     "Claim",
     "CLAIMS",
+    "Fact",
+    "KINDS",
     "NOT_MEASURED",
+    "CANNOT_BE_TESTED",
+    "MIXED",
+    "FACT",
+    "CHECK_HOLDS",
+    "CHECK_FAILS",
+    "CLAIM_STATUSES",
+    "VERDICTS",
     "ALL_STATUSES",
+    "TESTED",
+    "BOOK_CHECKS",
+    "CANNOT_TEST",
     "ScoreRow",
     "architecture_records",
+    "architecture_facts",
     "scorecard_rows",
+    "claim_verdicts",
     "status_counts",
     "render_markdown",
+    "render_verdicts",
 ]
 
 NOT_MEASURED = "not yet measured"
-ALL_STATUSES: tuple[str, ...] = (*STATUSES, NOT_MEASURED)
+CANNOT_BE_TESTED = "cannot be tested here"
+MIXED = "mixed"
+FACT = "fact"
+CHECK_HOLDS = "the book's check: holds"
+CHECK_FAILS = "the book's check: fails"
+KINDS = ("claim", "fact", "check")
+
+TESTED: tuple[str, ...] = ("reproduced", "not reproduced at this scale")
+"""The statuses of a record that tested the claim; the others test nothing."""
+CLAIM_STATUSES: tuple[str, ...] = (*STATUSES, CANNOT_BE_TESTED, NOT_MEASURED)
+"""The statuses a claim row can have."""
+VERDICTS: tuple[str, ...] = ("reproduced", MIXED, "not reproduced at this scale",
+                             "needs ImageNet", CANNOT_BE_TESTED, NOT_MEASURED)
+"""The verdicts a claim can have (:func:`claim_verdicts`)."""
+ALL_STATUSES: tuple[str, ...] = (*CLAIM_STATUSES, FACT, CHECK_HOLDS, CHECK_FAILS)
+"""Every status a row can have, of any kind."""
+
+BOOK_CHECKS: dict[tuple[str, str], str] = {
+    ("dropout", "At test time, multiplying the outputs by 0.5 (the paper) is equivalent to "
+     "inverted dropout (scaling by 2 while training)"):
+        "the library's inverted dropout in place of the paper's x0.5 (differences, row 4)",
+}
+"""Records, by (experiment, claim_text), that check one of the book's choices, with what they
+check: the paper claims nothing there, so they are shown as the book's checks, not as claims."""
+
+CANNOT_TEST: dict[tuple[str, str], str] = {
+    ("columns", "the two-GPU net trains slightly faster than the one-GPU net"):
+        "one CPU runs the two columns one after the other, never in parallel",
+}
+"""Records, by (experiment, claim_text), whose measurement cannot show the claim on this
+hardware, with why: shown as "cannot be tested here", not as a failure."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +116,24 @@ class Claim:
     text: str  # what the paper says, with its numbers
     section: str  # where in the paper
     without_record: str  # the status when no record covers it
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Arithmetic on the paper's text, beside a claim: shown, never judged.
+
+    The fields are a :class:`~alexnet_lib.experiments.records.Record`'s, without a status.
+    """
+
+    claim: int
+    claim_text: str
+    paper: str
+    ours: str
+    scale: str
+    experiment: str
+    notebook: str = ""
+    command: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -74,23 +162,53 @@ CLAIMS: tuple[Claim, ...] = (
           "biases 1/0, lr 0.01 divided by 10 three times, ~90 epochs, 5-6 days on two GTX 580",
           "5", "needs ImageNet"),
     Claim(10, "results", "ILSVRC-2010 test top-1/top-5 error 37.5%/17.0%; ILSVRC-2012 validation, "
-          "one CNN, 40.7%/18.2%", "6", "needs ImageNet"),
+          "one CNN, 40.7%/18.2%; ILSVRC-2012 test top-5, seven CNNs (two of them pre-trained on "
+          "the Fall 2011 release), 15.3% (Table 2)", "6", "needs ImageNet"),
     Claim(11, "preprocessing", "rescale the shorter side to 256, centre-crop 256x256, subtract "
           "the per-pixel mean image of the training set", "2", NOT_MEASURED),
 )
 """The claims, in the order of the project's list (paper-facts)."""
 
 
+def _key(record: Record | Fact) -> tuple[str, str]:
+    return (record.experiment, record.claim_text)
+
+
 @dataclass(frozen=True)
 class ScoreRow:
-    """One line of the scorecard: a claim and one record of it (or none)."""
+    """One line of the scorecard: a claim and one record or fact of it (or none)."""
 
     claim: Claim
-    record: Record | None
+    record: Record | Fact | None
+
+    @property
+    def kind(self) -> str:
+        """``"claim"``, ``"fact"`` or ``"check"`` (see the module's docstring)."""
+        if isinstance(self.record, Fact):
+            return "fact"
+        if self.record is not None and _key(self.record) in BOOK_CHECKS:
+            return "check"
+        return "claim"
 
     @property
     def status(self) -> str:
-        return self.record.status if self.record is not None else self.claim.without_record
+        r = self.record
+        if r is None:
+            return self.claim.without_record
+        if isinstance(r, Fact):
+            return FACT
+        if _key(r) in BOOK_CHECKS:
+            return CHECK_HOLDS if r.status == "reproduced" else CHECK_FAILS
+        if _key(r) in CANNOT_TEST:
+            return CANNOT_BE_TESTED
+        return r.status
+
+    @property
+    def note(self) -> str:
+        """Why a row is shown as it is, when that is not the record's own status."""
+        if self.record is None or isinstance(self.record, Fact):
+            return ""
+        return BOOK_CHECKS.get(_key(self.record)) or CANNOT_TEST.get(_key(self.record), "")
 
     @property
     def source(self) -> str:
@@ -101,95 +219,136 @@ class ScoreRow:
         return "; ".join(dict.fromkeys(parts))
 
 
+def _architecture() -> tuple[list, dict[str, Any]]:
+    from .model import AlexNet
+
+    rows = AlexNet().layer_table()
+    common = dict(scale="arithmetic on the paper's network (alexnet_lib.AlexNet(), no training)",
+                  experiment="architecture", notebook="book/architecture.ipynb")
+    return rows, common
+
+
 def architecture_records() -> list[Record]:
     """Claim 0, computed from the library now: parameter count, map sizes, neuron counts.
 
     The paper's numbers are compared with ``AlexNet().layer_table()`` (one 224x224 image through
-    the paper's network) and the convolution arithmetic of the 224 input.
+    the paper's network). The two places where the paper's own numbers do not add up are facts,
+    not claims: :func:`architecture_facts`.
     """
-    from .model import AlexNet, conv_output_size
-
-    rows = AlexNet().layer_table()
+    rows, common = _architecture()
+    common["command"] = "alexnet_lib.scorecard.architecture_records()"
     params = sum(r.params for r in rows)
     shapes = {r.name: r.output_shape for r in rows}
     paper_maps = {"conv1": (96, 55, 55), "conv2": (256, 27, 27), "conv3": (384, 13, 13),
                   "conv4": (384, 13, 13), "conv5": (256, 13, 13), "pool5": (256, 6, 6)}
     maps_match = all(shapes[k] == v for k, v in paper_maps.items())
-    paper_neurons = [253_440, 186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000]
-    ours = [r.neurons for r in rows if r.kind in ("Conv2d", "Linear")]
-    differ = [i for i, (p, o) in enumerate(zip(paper_neurons, ours, strict=True)) if p != o]
-    common = dict(scale="arithmetic on the paper's network (alexnet_lib.AlexNet(), no training)",
-                  experiment="architecture", notebook="book/architecture.ipynb",
-                  command="alexnet_lib.scorecard.architecture_records()")
+    paper_neurons = [186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000]
+    ours = [r.neurons for r in rows if r.kind in ("Conv2d", "Linear")][1:]
+
+    def status(ok: bool) -> str:
+        return "reproduced" if ok else "not reproduced at this scale"
+
     return [
         Record(0, "the network has 60 million parameters", "60 million",
-               f"{params:,} parameters", status="reproduced" if round(params / 1e6) in (60, 61)
-               else "not reproduced at this scale", values={"parameters": params}, **common),
+               f"{params:,} parameters", status=status(round(params / 1e6) in (60, 61)),
+               values={"parameters": params}, **common),
         Record(0, "feature maps of Figure 2, 6x6x256 = 9216 inputs to fc6",
                "55x55x96 ... 6x6x256", "all six map sizes equal" if maps_match else
-               "map sizes differ", status="reproduced" if maps_match else
-               "not reproduced at this scale", values={k: list(v) for k, v in shapes.items()},
-               **common),
+               "map sizes differ", status=status(maps_match),
+               values={k: list(v) for k, v in shapes.items()}, **common),
         Record(0, "neurons of conv2 ... fc8: 186,624-64,896-64,896-43,264-4096-4096-1000",
                "186,624-64,896-64,896-43,264-4096-4096-1000",
-               "-".join(f"{n:,}" for n in ours[1:]),
-               status="reproduced" if not [i for i in differ if i > 0] else
-               "not reproduced at this scale", values={"ours": ours[1:]}, **common),
-        Record(0, "neurons of conv1: 253,440", "253,440",
-               f"{ours[0]:,} = 55x55x96; no layout of a 55x55 layer gives the paper's number "
-               "(a known inconsistency)",
-               status="reproduced" if 0 not in differ else "not reproduced at this scale",
-               values={"ours": ours[0], "paper": paper_neurons[0]}, **common),
-        Record(0, "224x224 input, 11x11 stride-4 conv1 gives 55x55",
-               "224 -> 55", f"(224 - 11) / 4 + 1 = {(224 - 11) / 4 + 1} without padding; "
-               f"{conv_output_size(224, 11, 4, padding=2)} with padding 2 (our default) or a 227 "
-               f"input ({conv_output_size(227, 11, 4)})",
-               status="reproduced" if conv_output_size(224, 11, 4, padding=2) == 55 else
-               "not reproduced at this scale", values={"unpadded": (224 - 11) / 4 + 1}, **common),
+               "-".join(f"{n:,}" for n in ours), status=status(ours == paper_neurons),
+               values={"ours": ours}, **common),
     ]
 
 
-def scorecard_rows(records: Iterable[Record] | None = None,
+def architecture_facts() -> list[Fact]:
+    """Arithmetic on the paper's text for claim 0, computed from the library now: the 224 input
+    that gives 54.25 without padding, and the 253,440 neurons of conv1 (a typo: 55x55x96 =
+    290,400). They are shown beside the claims, not judged."""
+    from .model import conv_output_size
+
+    rows, common = _architecture()
+    common["command"] = "alexnet_lib.scorecard.architecture_facts()"
+    conv1 = next(r.neurons for r in rows if r.name == "conv1")
+    unpadded = (224 - 11) / 4 + 1
+    return [
+        Fact(0, "neurons of conv1: 253,440", "253,440",
+             f"{conv1:,} = 55x55x96; no layout of a 55x55 layer gives the paper's number (a "
+             "typo in the paper; the later layers and the parameter count agree with 55x55x96)",
+             values={"ours": conv1, "paper": 253_440}, **common),
+        Fact(0, "224x224 input, 11x11 stride-4 conv1 gives 55x55", "224 -> 55",
+             f"(224 - 11) / 4 + 1 = {unpadded} without padding (the paper gives none); "
+             f"{conv_output_size(224, 11, 4, padding=2)} with padding 2 (our default) or a 227 "
+             f"input ({conv_output_size(227, 11, 4)})", values={"unpadded": unpadded}, **common),
+    ]
+
+
+def scorecard_rows(records: Iterable[Record | Fact] | None = None,
                    results: str | Path = RESULTS_DIR,
                    include_architecture: bool = True) -> list[ScoreRow]:
     """Every claim of :data:`CLAIMS` with every record of it; one row with no record if none.
 
     ``records`` default: every record saved under ``results`` (``book/results``), plus
-    :func:`architecture_records`. Records whose claim number is not in the list are kept too,
-    at the end, so nothing measured is dropped silently.
+    :func:`architecture_records` and :func:`architecture_facts`. Within a claim, its claim rows
+    come first, then the book's checks, then the facts. Records whose claim number is not in the
+    list are kept too, at the end, so nothing measured is dropped silently.
     """
     if records is None:
         found = load_records(results) if Path(results).is_dir() else []
-        records = (architecture_records() if include_architecture else []) + found
-    by_claim: dict[int, list[Record]] = {}
+        arch = [*architecture_records(), *architecture_facts()] if include_architecture else []
+        records = arch + found
+    by_claim: dict[int, list[Record | Fact]] = {}
     for r in records:
         by_claim.setdefault(r.claim, []).append(r)
+    order = {"claim": 0, "check": 1, "fact": 2}
+
+    def rows_of(claim: Claim, recs: list[Record | Fact]) -> list[ScoreRow]:
+        rows = [ScoreRow(claim, r) for r in recs]
+        return sorted(rows, key=lambda row: order[row.kind])  # stable within a kind
+
     rows: list[ScoreRow] = []
     known = {c.number for c in CLAIMS}
     for claim in CLAIMS:
-        rows += [ScoreRow(claim, r) for r in by_claim.get(claim.number, [])] or [ScoreRow(claim, None)]
+        rows += rows_of(claim, by_claim.get(claim.number, [])) or [ScoreRow(claim, None)]
     for number in sorted(set(by_claim) - known):
         extra = Claim(number, f"claim {number}", "(not in the project's list)", "", NOT_MEASURED)
-        rows += [ScoreRow(extra, r) for r in by_claim[number]]
+        rows += rows_of(extra, by_claim[number])
     return rows
 
 
-def status_counts(rows: Sequence[ScoreRow], per: str = "claim") -> dict[str, int]:
-    """How many claims (``per="claim"``: the claim's best status) or rows have each status.
+def _verdict(statuses: Sequence[str]) -> str:
+    """The rule of the module's docstring, for the statuses of one claim's claim rows."""
+    if len(set(statuses)) == 1:
+        return statuses[0]
+    if not any(s in TESTED for s in statuses):
+        return CANNOT_BE_TESTED
+    return MIXED
 
-    A claim's status is its best record's: reproduced, then not reproduced at this scale, then
-    needs ImageNet, then not yet measured.
-    """
+
+def claim_verdicts(rows: Sequence[ScoreRow]) -> dict[int, str]:
+    """Each claim's verdict, judged on all its claim rows (facts and the book's checks do not
+    count), by the rule of the module's docstring. A claim with only facts or checks has its
+    default status."""
+    statuses: dict[int, list[str]] = {}
+    defaults: dict[int, str] = {}
+    for r in rows:
+        defaults.setdefault(r.claim.number, r.claim.without_record)
+        if r.kind == "claim":
+            statuses.setdefault(r.claim.number, []).append(r.status)
+    return {n: _verdict(statuses[n]) if n in statuses else default
+            for n, default in defaults.items()}
+
+
+def status_counts(rows: Sequence[ScoreRow], per: str = "claim") -> dict[str, int]:
+    """How many claims (``per="claim"``: each claim's verdict, :func:`claim_verdicts`) have each
+    of :data:`VERDICTS`, or how many rows (``per="row"``) have each of :data:`ALL_STATUSES`."""
     if per == "row":
         counts = Counter(r.status for r in rows)
-    else:
-        best: dict[int, str] = {}
-        for r in rows:
-            prev = best.get(r.claim.number)
-            if prev is None or ALL_STATUSES.index(r.status) < ALL_STATUSES.index(prev):
-                best[r.claim.number] = r.status
-        counts = Counter(best.values())
-    return {s: counts.get(s, 0) for s in ALL_STATUSES}
+        return {s: counts.get(s, 0) for s in ALL_STATUSES}
+    counts = Counter(claim_verdicts(rows).values())
+    return {s: counts.get(s, 0) for s in VERDICTS}
 
 
 def _cell(text: str) -> str:
@@ -197,7 +356,10 @@ def _cell(text: str) -> str:
 
 
 def render_markdown(rows: Sequence[ScoreRow]) -> str:
-    """The scorecard as a Markdown table: claim, the paper's number, ours, scale, source, status."""
+    """The scorecard as a Markdown table: claim, the paper's number, ours, scale, source, status.
+
+    A fact's status is set in italics, not bold: it is not a verdict. A row shown otherwise than
+    its record's status says why after the status."""
     lines = ["| # | claim | the paper | ours | scale | produced by | status |",
              "|---|---|---|---|---|---|---|"]
     for row in rows:
@@ -207,6 +369,27 @@ def render_markdown(rows: Sequence[ScoreRow]) -> str:
         ours = r.ours if r is not None else "—"
         scale = r.scale if r is not None else "—"
         source = f"`{row.source}`" if row.source else "—"
+        status = f"*{row.status}*" if row.kind == "fact" else f"**{row.status}**"
+        if row.note:
+            status += f" ({row.note})"
         lines.append(f"| {row.claim.number} | {_cell(what)} | {_cell(paper)} | {_cell(ours)} | "
-                     f"{_cell(scale)} | {_cell(source)} | **{row.status}** |")
+                     f"{_cell(scale)} | {_cell(source)} | {_cell(status)} |")
+    return "\n".join(lines)
+
+
+def render_verdicts(rows: Sequence[ScoreRow]) -> str:
+    """One line per claim: how many of its rows have each status, and the claim's verdict."""
+    verdicts = claim_verdicts(rows)
+    lines = ["| # | claim | its rows | verdict |", "|---|---|---|---|"]
+    topics: dict[int, str] = {}
+    per_claim: dict[int, Counter] = {}
+    for r in rows:
+        topics.setdefault(r.claim.number, r.claim.topic)
+        per_claim.setdefault(r.claim.number, Counter())[r.status] += 1
+    recorded = {r.claim.number for r in rows if r.record is not None}
+    for number, topic in topics.items():
+        counts = per_claim[number]
+        what = (", ".join(f"{counts[s]} {s}" for s in ALL_STATUSES if counts[s])
+                if number in recorded else "no record")
+        lines.append(f"| {number} | {_cell(topic)} | {_cell(what)} | **{verdicts[number]}** |")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 
 from .model import LayerRow
 
@@ -294,24 +294,47 @@ def plot_communication(rows: list[dict]) -> Figure:
     return fig
 
 
-def plot_scorecard(counts_by_topic: dict[str, dict[str, int]]) -> Figure:
-    """How many records of each claim have each status, as horizontal stacked bars.
+def plot_scorecard(counts_by_topic: dict[str, dict[str, int]],
+                   verdicts: dict[str, str] | None = None) -> Figure:
+    """How many records of each claim have each status, as horizontal stacked bars, with the
+    claim's verdict (judged on all of them) at the end of its bar.
 
-    Defined in "The claims scorecard".
+    Defined in "The claims scorecard". ``counts_by_topic`` maps a claim's label to the number of
+    its claim rows with each status (facts and the book's own checks are not claims and are left
+    out); ``verdicts`` maps the same labels to the claims' verdicts. Statuses that tested the claim
+    are filled bars; those that tested nothing ("needs ImageNet", "cannot be tested here", "not
+    yet measured") are hatched outlines, so that they do not read as failures.
     """
     topics = list(counts_by_topic)
     statuses = list(next(iter(counts_by_topic.values())))
-    colours = {"reproduced": "#55A868", "not reproduced at this scale": "#C44E52",
-               "needs ImageNet": "#8172B2", "not yet measured": "#BBBBBB"}
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(topics) + 1.2))
+    filled = {"reproduced": "#55A868", "not reproduced at this scale": "#C44E52"}
+    outlined = {"needs ImageNet": ("#8172B2", "//"), "cannot be tested here": ("#4C72B0", ".."),
+                "not yet measured": ("#888888", "\\\\")}
+    fig, ax = plt.subplots(figsize=(8.4, 0.35 * len(topics) + 1.6))
     left = [0] * len(topics)
+    handles = []
     for status in statuses:
         widths = [counts_by_topic[t][status] for t in topics]
-        ax.barh(topics, widths, left=left, color=colours.get(status, "#999999"), label=status)
+        if status in outlined:
+            colour, hatch = outlined[status]
+            style = dict(facecolor="white", edgecolor=colour, hatch=hatch, linewidth=1.0)
+            label = f"{status} (not tested)"
+        else:
+            style, label = dict(color=filled.get(status, "#999999")), status
+        shown = [i for i, w in enumerate(widths) if w]  # no zero-width outlines
+        ax.barh(shown, [widths[i] for i in shown], left=[left[i] for i in shown], **style)
+        handles.append(Patch(label=label, **style))
         left = [a + b for a, b in zip(left, widths, strict=True)]
+    if verdicts:
+        for y, (topic, end) in enumerate(zip(topics, left, strict=True)):
+            ax.text(end + 0.08, y, verdicts[topic], va="center", fontsize=7.5)
+    ax.set_xlim(0, max(left) + 2.6)
+    ax.set_yticks(range(len(topics)), topics)
     ax.invert_yaxis()
-    ax.set_xlabel("records (a claim with none counts once, as its default status)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("records of the claim (a claim with none: one, as its default status); "
+                  "at the end, the claim's verdict", fontsize=8)
+    ax.legend(handles=handles, fontsize=7, loc="upper center", ncol=3, frameon=False,
+              bbox_to_anchor=(0.45, -0.1 - 0.6 / len(topics)))
     ax.set_title("The paper's claims at this project's scale", fontsize=10)
     fig.tight_layout()
     return fig

@@ -142,14 +142,15 @@ def communication_explorer() -> W.Widget:
 
 
 def scorecard_explorer(rows) -> W.Widget:
-    """Filter the scorecard by status or by claim.
+    """Filter the scorecard by status or by claim; each claim's verdict is shown with its rows.
 
     Defined in "The claims scorecard". ``rows`` come from :func:`alexnet_lib.scorecard.scorecard_rows`.
     """
     import html
 
-    from .scorecard import ALL_STATUSES
+    from .scorecard import ALL_STATUSES, claim_verdicts
 
+    verdicts = claim_verdicts(rows)
     status = W.Dropdown(options=["all", *ALL_STATUSES], description="status")
     claims = sorted({r.claim.number for r in rows})
     claim = W.Dropdown(options=[("all", -1)] + [(str(c), c) for c in claims], description="claim")
@@ -158,12 +159,13 @@ def scorecard_explorer(rows) -> W.Widget:
     def update(_change=None) -> None:
         shown = [r for r in rows if (status.value == "all" or r.status == status.value)
                  and (claim.value == -1 or r.claim.number == claim.value)]
-        lines = ["<table><tr><th>#</th><th>claim</th><th>the paper</th><th>ours</th>"
-                 "<th>status</th></tr>"]
+        lines = ["<table><tr><th>#</th><th>kind</th><th>claim</th><th>the paper</th>"
+                 "<th>ours</th><th>status</th><th>the claim's verdict</th></tr>"]
         for r in shown:
             rec = r.record
-            cells = (str(r.claim.number), rec.claim_text if rec else r.claim.topic,
-                     rec.paper if rec else r.claim.text, rec.ours if rec else "—", r.status)
+            cells = (str(r.claim.number), r.kind, rec.claim_text if rec else r.claim.topic,
+                     rec.paper if rec else r.claim.text, rec.ours if rec else "—", r.status,
+                     verdicts[r.claim.number])
             lines.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
         out.value = "\n".join(lines) + f"</table><p>{len(shown)} of {len(rows)} rows</p>"
 
