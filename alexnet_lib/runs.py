@@ -123,6 +123,7 @@ def plot_runs(runs: dict[str, Any] | Sequence[dict[str, Any]], classes: int | No
     Returns the matplotlib Figure.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
     runs = [runs] if isinstance(runs, dict) else list(runs)
     if not runs:
@@ -153,6 +154,10 @@ def plot_runs(runs: dict[str, Any] | Sequence[dict[str, Any]], classes: int | No
                 title="training loss")
     ax_err.set(xlabel="epoch", ylabel="top-1 error (%)", ylim=(0, 100),
                title="error (vertical lines: lr / 10)")
+    ax_loss.yaxis.set_major_formatter(ScalarFormatter())
+    ax_loss.yaxis.set_minor_formatter(NullFormatter())
+    for ax in (ax_loss, ax_err):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_loss.legend(fontsize=8)
     ax_err.legend(fontsize=7, ncol=1)
     fig.tight_layout()

@@ -71,3 +71,48 @@ def test_the_command_writes_a_record_and_rejects_other_files(tmp_path, capsys):
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(ValueError, match="not a record"):
         load_record(tmp_path / "other.json")
+
+
+def test_init_probe_tool_runs_its_steps_and_alive_checks_on_a_tiny_net(tmp_path):
+    """tools/init_probe.py, the minutes-long probe behind the record's fixed-batch numbers."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from alexnet_lib import AlexNet
+    from alexnet_lib.augment import DatasetStatistics
+    from alexnet_lib.data import write_image_folder
+
+    repo = Path(__file__).resolve().parents[1]
+    data = write_image_folder(tmp_path / "d", size=72, train_per_class=2, val_per_class=0)
+    stats = tmp_path / "stats.npz"
+    DatasetStatistics(image=np.full((3, 72, 72), 0.5), channel_mean=np.full(3, 0.5),
+                      channel_std=np.full(3, 0.2), count=20).save(stats)
+    tool = [sys.executable, str(repo / "tools" / "init_probe.py")]
+    done = subprocess.run([*tool, "steps", "--data", str(data), "--stats", str(stats), "--steps", "2",
+                           "--batch", "8", "--width", "0.25", "--hidden", "32", "--crop", "64",
+                           "caffe@0.01", "paper@0.01@1000"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["spec"] for line in lines] == ["caffe@0.01", "paper@0.01@1000"]
+    assert all(len(line["loss_per_step"]) == 2 and line["batch"] == 8 for line in lines)
+
+    import torch
+
+    from alexnet_lib.checkpoint import FORMAT, atomic_save
+
+    net = AlexNet(10, width=0.25, hidden=32, input_size=64, init="caffe")
+    state = {"format": FORMAT, "epoch": 1, "step": 0,
+             "model": net.state_dict(), "model_config": net.config,
+             "statistics": {"image": torch.full((3, 72, 72), 0.5)},
+             "config": {"crop_size": 64, "input_scale": 255.0}}
+    atomic_save(state, tmp_path / "c.pt")
+    done = subprocess.run([*tool, "alive", "--data", str(data), "--batch", "8", str(tmp_path / "c.pt")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert set(out) >= {"act1", "act5", "act6", "act7", "logit_std_over_images"}
+    assert all(0 <= out[k] <= 1 for k in ("act1", "act7"))
