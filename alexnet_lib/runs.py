@@ -31,7 +31,7 @@ from typing import Any
 from .provenance import float_settings
 
 __all__ = ["RECIPE_KEYS", "EPOCH_KEYS", "record_from_run", "write_record", "load_record",
-           "plot_runs", "main"]
+           "summarize_runs", "plot_runs", "main"]
 
 RECIPE_KEYS = ("recipe", "init", "epochs", "batch_size", "lr", "momentum", "weight_decay",
                "bias_decay", "schedule", "lr_factor", "max_drops", "patience", "plateau_threshold",
@@ -72,6 +72,11 @@ def record_from_run(run_dir: str | Path, data: str, *, threads: int | None = Non
     final_path = run / "final.json"
     final = json.loads(final_path.read_text())["results"] if final_path.is_file() else None
     hardware = float_settings(threads)
+    train_images = None
+    if cfg.get("data") and Path(cfg["data"], "train").is_dir():
+        train_images = sum(1 for f in Path(cfg["data"], "train").glob("*/*") if f.is_file())
+    if cfg.get("train_images"):
+        train_images = min(train_images or cfg["train_images"], cfg["train_images"])
     record: dict[str, Any] = {
         "command": [s["command"] for s in sessions] if len(sessions) > 1 else env["command"],
         "commit": env.get("git_commit"),
@@ -83,6 +88,7 @@ def record_from_run(run_dir: str | Path, data: str, *, threads: int | None = Non
         "device": cfg["device"],
         "seed": cfg["seed"],
         "data": data,
+        "train_images": train_images,
         "config": {k: cfg.get(k) for k in RECIPE_KEYS},
         "epochs": epochs,
         "wall_seconds": sum(e["epoch_seconds"] or 0.0 for e in epochs),
@@ -108,6 +114,24 @@ def load_record(path: str | Path) -> dict[str, Any]:
     if body.get("kind") != "train_runs" or not isinstance(body.get("runs"), list):
         raise ValueError(f"{path} is not a record of training runs (kind 'train_runs')")
     return body
+
+
+def summarize_runs(runs: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
+    """One line per run: its label, data, epochs, first and last training loss, best validation
+    top-1 error, learning rates used and seconds per epoch (all from the record)."""
+    runs = [runs] if isinstance(runs, dict) else list(runs)
+    lines = []
+    for run in runs:
+        rows = run["epochs"]
+        val = [r["val_top1_err"] for r in rows if r["val_top1_err"] is not None]
+        lrs = sorted({r["lr"] for r in rows}, reverse=True)
+        seconds = sum(r["epoch_seconds"] for r in rows) / len(rows)
+        lines.append(f"{_label(run)}: {len(rows)} epochs of {run.get('train_images') or '?'} images; "
+                     f"training loss {rows[0]['train_loss']:.3f} -> {rows[-1]['train_loss']:.3f}; "
+                     f"best validation top-1 error "
+                     f"{(100 * min(val)) if val else float('nan'):.1f}%; "
+                     f"lr {', '.join(f'{lr:g}' for lr in lrs)}; {seconds:.0f} s an epoch")
+    return "\n".join(lines)
 
 
 def _label(run: dict[str, Any]) -> str:
@@ -174,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--label", action="append", help="a label per run (default: its --init)")
     p.add_argument("--note", action="append", help="a note per run (in order; '' for none)")
     p.add_argument("--threads", type=int, help="torch threads of the runs (default: this process's)")
+    p.add_argument("--probes", metavar="JSONL", help="JSON lines to keep under 'probes' (e.g. the "
+                                                     "output of tools/init_probe.py)")
+    p.add_argument("--probe-command", action="append", help="the command(s) that wrote --probes")
+    p.add_argument("--question", help="what the runs were for, in words")
+    p.add_argument("--finding", help="what they showed, in words")
     args = p.parse_args(argv)
     runs = []
     for i, run_dir in enumerate(args.run_dirs):
@@ -184,7 +213,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.classes:
             record["classes"] = args.classes
         runs.append(record)
-    print(write_record(args.out, runs))
+    extra: dict[str, Any] = {k: v for k, v in (("question", args.question),
+                                                ("finding", args.finding)) if v}
+    if args.probes:
+        lines = Path(args.probes).read_text().splitlines()
+        extra["probes"] = {"commands": args.probe_command or [],
+                           "results": [json.loads(line) for line in lines if line.strip()]}
+    print(write_record(args.out, runs, **extra))
     return 0
 
 

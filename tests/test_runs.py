@@ -8,7 +8,15 @@ import json
 import matplotlib
 import pytest
 
-from alexnet_lib.runs import EPOCH_KEYS, load_record, main, plot_runs, record_from_run, write_record
+from alexnet_lib.runs import (
+    EPOCH_KEYS,
+    load_record,
+    main,
+    plot_runs,
+    record_from_run,
+    summarize_runs,
+    write_record,
+)
 
 matplotlib.use("Agg")
 
@@ -59,14 +67,25 @@ def test_a_run_folder_becomes_a_record_and_the_record_a_figure(tmp_path):
     drops = [ln for ln in err_ax.lines if list(ln.get_xdata()) == [2.5, 2.5]]  # lr / 10 after epoch 2
     assert len(drops) == 1
     assert len(plot_runs(run).axes) == 2  # one run, no chance lines without a class count
+    assert summarize_runs(body["runs"]).splitlines() == [
+        "--init paper: 3 epochs of ? images; training loss 2.500 -> 2.300; best validation top-1 "
+        "error 70.0%; lr 0.01, 0.001; 10 s an epoch",
+        "--init caffe: 3 epochs of ? images; training loss 2.300 -> 0.900; best validation top-1 "
+        "error 70.0%; lr 0.01; 10 s an epoch"]
 
 
 def test_the_command_writes_a_record_and_rejects_other_files(tmp_path, capsys):
     fake_run(tmp_path / "a")
     out = tmp_path / "rec.json"
+    probes = tmp_path / "p.jsonl"
+    probes.write_text('{"spec": "paper@0.01", "loss_per_step": [3.2, 7.1]}\n')
     assert main([str(tmp_path / "a"), "--out", str(out), "--data", "d", "--classes", "10",
-                 "--label", "the paper's"]) == 0
-    (run,) = load_record(out)["runs"]
+                 "--label", "the paper's", "--probes", str(probes), "--probe-command", "cmd",
+                 "--finding", "it does not"]) == 0
+    body = load_record(out)
+    assert body["finding"] == "it does not" and body["probes"]["commands"] == ["cmd"]
+    assert body["probes"]["results"][0]["loss_per_step"] == [3.2, 7.1]
+    (run,) = body["runs"]
     assert run["label"] == "the paper's" and run["classes"] == 10
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(ValueError, match="not a record"):
