@@ -40,8 +40,9 @@ RECIPE_KEYS = ("recipe", "init", "epochs", "batch_size", "lr", "momentum", "weig
 """The settings of a run that a record keeps (what was computed, not where the files were)."""
 
 EPOCH_KEYS = ("epoch", "lr", "train_loss", "train_top1_err", "val_loss", "val_top1_err",
-              "val_top5_err", "epoch_seconds", "images_per_s")
-"""The per-epoch numbers a record keeps, from the run's metrics.csv."""
+              "val_top5_err", "epoch_seconds", "images_per_s", "hours")
+"""The per-epoch numbers a record keeps, from the run's metrics.csv (``epoch_seconds``: the
+training steps of the epoch; ``hours``: the run's time so far, validation included)."""
 
 
 def _number(key: str, text: str | None) -> float | int | None:
@@ -91,7 +92,8 @@ def record_from_run(run_dir: str | Path, data: str, *, threads: int | None = Non
         "train_images": train_images,
         "config": {k: cfg.get(k) for k in RECIPE_KEYS},
         "epochs": epochs,
-        "wall_seconds": sum(e["epoch_seconds"] or 0.0 for e in epochs),
+        "wall_seconds": round(3600 * epochs[-1]["hours"], 1) if epochs and epochs[-1]["hours"]
+        else None,  # from the start of training to the end of the last epoch
         "final": final,
     }
     if note:

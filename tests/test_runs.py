@@ -31,13 +31,13 @@ def fake_run(folder, init="paper", losses=(2.5, 2.3, 2.3), lrs=(0.01, 0.01, 0.00
         "command": "python -m alexnet_lib.train --data D", "started": "2026-01-01T00:00:00+00:00",
         "torch": "2.x", "git_commit": "abc", "git_dirty": False}))
     with open(folder / "metrics.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*EPOCH_KEYS, "skipped_images", "hours"])
+        writer = csv.DictWriter(f, fieldnames=[*EPOCH_KEYS, "skipped_images"])
         writer.writeheader()
         for i, (loss, lr) in enumerate(zip(losses, lrs, strict=True)):
             writer.writerow({"epoch": i + 1, "lr": lr, "train_loss": loss, "train_top1_err": 0.9,
                              "val_loss": loss, "val_top1_err": 0.9 - 0.1 * i, "val_top5_err": 0.5,
                              "epoch_seconds": 10.5, "images_per_s": 20, "skipped_images": 0,
-                             "hours": 0.01})
+                             "hours": 0.004 * (i + 1)})
     return folder
 
 
@@ -50,7 +50,7 @@ def test_a_run_folder_becomes_a_record_and_the_record_a_figure(tmp_path):
     assert [e["epoch"] for e in run["epochs"]] == [1, 2, 3]
     assert [e["lr"] for e in run["epochs"]] == [0.01, 0.01, 0.001]
     assert run["epochs"][2]["val_top1_err"] == pytest.approx(0.7)
-    assert run["wall_seconds"] == pytest.approx(31.5) and run["final"] is None
+    assert run["wall_seconds"] == pytest.approx(43.2) and run["final"] is None
     assert run["data"] == "3 fake epochs" and run["note"] == "made up"
 
     other = record_from_run(fake_run(tmp_path / "b", init="caffe", losses=(2.3, 1.5, 0.9),
