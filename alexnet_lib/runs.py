@@ -176,9 +176,15 @@ def plot_runs(runs: dict[str, Any] | Sequence[dict[str, Any]], classes: int | No
     if classes:
         ax_loss.axhline(math.log(classes), ls=":", color="grey", label=f"chance, ln {classes}")
         ax_err.axhline(100 * (1 - 1 / classes), ls=":", color="grey", label="chance")
+    losses = [r["train_loss"] for run in runs for r in run["epochs"]]
+    errors = [100 * r[k] for run in runs for r in run["epochs"]
+              for k in ("train_top1_err", "val_top1_err") if r[k] is not None]
     ax_loss.set(xlabel="epoch", ylabel="training loss (cross-entropy)", yscale="log",
                 title="training loss")
-    ax_err.set(xlabel="epoch", ylabel="top-1 error (%)", ylim=(0, 100),
+    ax_loss.set_yticks([t for t in (0.1, 0.2, 0.5, 1, 1.5, 2, 2.5, 3, 5, 10, 20, 50, 100)
+                        if min(losses) / 1.2 <= t <= max(losses) * 1.2])
+    ax_err.set(xlabel="epoch", ylabel="top-1 error (%)",
+               ylim=(max(0, 10 * (min(errors) // 10) - 10), 100),
                title="error (vertical lines: lr / 10)")
     ax_loss.yaxis.set_major_formatter(ScalarFormatter())
     ax_loss.yaxis.set_minor_formatter(NullFormatter())
