@@ -61,11 +61,11 @@ def notes(results: str | Path = RESULTS_DIR) -> dict[str, Any]:
 
 def speed_records(results: str | Path = RESULTS_DIR) -> list[str]:
     """Every speed record of the results folder (relative names, sorted): the benchmark records at
-    its top level (the experiments' result files have an ``experiment`` key instead), every file
-    under ``gpu/``, and the notes."""
+    its top level (the experiments' result files have an ``experiment`` key instead, the training
+    runs' records ``kind: train_runs``), every file under ``gpu/``, and the notes."""
     results = Path(results)
-    names = [p.name for p in sorted(results.glob("*.json"))
-             if "experiment" not in json.loads(p.read_text())]
+    payloads = {p.name: json.loads(p.read_text()) for p in sorted(results.glob("*.json"))}
+    names = [n for n, d in payloads.items() if "experiment" not in d and d.get("kind") != "train_runs"]
     names += [str(p.relative_to(results)) for p in sorted((results / "gpu").glob("*")) if p.is_file()]
     return names + [NOTES]
 
