@@ -202,6 +202,7 @@ def train(
     progress: bool = False,
     augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
     view: Callable[[Tensor], Tensor] | None = None,
+    stop: Callable[[History], bool] | None = None,
 ) -> tuple[nn.Module, History]:
     """Build a model with ``make_model()`` under ``config.seed`` and train it on ``data``.
 
@@ -214,6 +215,8 @@ def train(
     order's, so runs that differ only in augmentation see the same batches in the same order.
     ``view(images)`` is what the network sees of the images when errors are measured (e.g. the
     centre patch). ``progress=True`` shows a tqdm bar over epochs with the latest errors.
+    ``stop(history)``, called after each epoch, ends training early when it returns True (e.g.
+    once a target error is reached: the multi-seed Figure 1 runs stop there).
     """
     with fixed_threads(config.threads):
         torch.manual_seed(config.seed)
@@ -261,6 +264,8 @@ def train(
             if progress:
                 epochs.set_postfix(train=f"{hist.train_error[-1]:.3f}",
                                    test=f"{hist.test_error[-1]:.3f}")
+            if stop is not None and stop(hist):
+                break
         model.eval()
         return model, hist
 
