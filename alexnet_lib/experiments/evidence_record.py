@@ -1,0 +1,209 @@
+"""Evidence records: one claim measured over several seeds, with what it takes to judge and re-make it.
+
+Defined in the book's introduction ("What counts as evidence"); written by the multi-seed
+experiments (``python -m alexnet_lib.experiments figure1 --seeds 0,1,2``), read by
+``python -m alexnet_lib.scorecard --json`` and by the chapters that plot them.
+
+A record is one JSON file in ``book/results/evidence/``. It holds one or more
+:class:`Comparison` (exactly two arms each: the paper's choice and the one it is compared with;
+a third arm gets a comparison of its own), every seed's curves, the command, the commit, the
+machine (:func:`~alexnet_lib.provenance.float_settings`) and :func:`code_hash` of the modules that
+produced it. The status is never stored as a verdict to trust: it is re-derived from the per-seed
+numbers by :func:`~alexnet_lib.experiments.evidence.paired_verdict` whenever the record is read.
+
+Long experiments run seed by seed: :class:`SeedStore` keeps each finished seed in its own file next
+to the record, so an interrupted run resumes where it stopped (a seed made by other code, by its
+hash, is run again).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .evidence import Verdict, paired_verdict
+from .records import RESULTS_DIR
+
+__all__ = ["EVIDENCE_DIR", "Comparison", "code_hash", "write_json", "SeedStore",
+           "load_evidence", "stale_records"]
+
+EVIDENCE_DIR = RESULTS_DIR / "evidence"
+"""Where the book's evidence records live (``book/results/evidence``)."""
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_hash(modules: Sequence[str]) -> str:
+    """A hash of what ``modules`` (dotted names) compute: their syntax trees without docstrings.
+
+    Comments, docstrings and formatting do not change it; any change to the code does. A record
+    whose hash no longer matches its modules was made by other code than today's.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(modules):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"no module {name!r} to hash")
+        tree = _strip_docstrings(ast.parse(Path(spec.origin).read_text(), filename=spec.origin))
+        digest.update(name.encode() + b"\0" + ast.dump(tree, include_attributes=False).encode())
+    return digest.hexdigest()[:16]
+
+
+def write_json(path: str | Path, payload: Any) -> Path:
+    """Write ``payload`` as JSON atomically (a temporary file, fsync, rename): a crash leaves the
+    old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(payload, indent=1) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass
+class Comparison:
+    """Two arms of one claim, measured on the same seeds: one row of the scorecard.
+
+    Args:
+        claim: the claim's number (:data:`alexnet_lib.scorecard.CLAIMS`).
+        title: the comparison in a few words ("ReLU vs tanh: epochs to 25% training error").
+        metric: what ``arms`` hold, with its unit.
+        lower_is_better: True for errors, epochs and losses.
+        paper_better: the arm the paper says is better (a key of ``arms``).
+        arms: arm name -> the metric on each seed, in the order of ``seeds`` (exactly two arms).
+        seeds: the seeds, shared by both arms (paired).
+        baseline_error: the reference arm's final error on the measured split, per seed.
+        chance_error: the error of guessing (0.9 for 10 balanced classes).
+        split: the split ``baseline_error`` is measured on ("training", "test").
+        paper_value: the paper's own number for this comparison, as text.
+    """
+
+    claim: int
+    title: str
+    metric: str
+    lower_is_better: bool
+    paper_better: str
+    arms: dict[str, list[float]]
+    seeds: list[int]
+    baseline_error: list[float]
+    chance_error: float
+    split: str = "test"
+    paper_value: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.arms) != 2:
+            raise ValueError(f"a comparison has exactly two arms, got {sorted(self.arms)}")
+        if self.paper_better not in self.arms:
+            raise ValueError(f"paper_better {self.paper_better!r} is not an arm: {sorted(self.arms)}")
+        for name, values in self.arms.items():
+            if len(values) != len(self.seeds):
+                raise ValueError(f"arm {name!r} has {len(values)} values for {len(self.seeds)} seeds")
+        if len(self.baseline_error) != len(self.seeds):
+            raise ValueError("baseline_error needs one value per seed")
+
+    @property
+    def other(self) -> str:
+        """The arm the paper's choice is compared with."""
+        return next(a for a in self.arms if a != self.paper_better)
+
+    def verdict(self) -> Verdict:
+        """The status under the evidence standard, from the per-seed numbers."""
+        return paired_verdict(self.arms[self.paper_better], self.arms[self.other],
+                              lower_is_better=self.lower_is_better,
+                              baseline_error=self.baseline_error, chance_error=self.chance_error)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the verdict the numbers give today (for readers of the file)."""
+        v = self.verdict()
+        return {**asdict(self), "status": v.status, "reason": v.reason,
+                "differences": list(v.differences)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Comparison:
+        """Read back :meth:`to_dict` (the stored status is ignored: it is re-derived)."""
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class SeedStore:
+    """Finished seeds of a long experiment, one file each, so that a run resumes after a crash.
+
+    Seed ``s`` lives in ``folder/seed<s>.json`` (a name such as ``"tuning"`` in
+    ``folder/tuning.json``) with the code hash and protocol it was made with;
+    :meth:`get` returns it only when both match today's, so a changed experiment re-runs its seeds.
+    """
+
+    folder: Path
+    code: str
+    protocol: dict[str, Any] = field(default_factory=dict)
+
+    def path(self, seed: int | str) -> Path:
+        return Path(self.folder) / (f"seed{seed}.json" if isinstance(seed, int) else f"{seed}.json")
+
+    def get(self, seed: int | str) -> dict[str, Any] | None:
+        """The saved result of ``seed``, or None if absent or made by other code or settings."""
+        p = self.path(seed)
+        if not p.exists():
+            return None
+        saved = json.loads(p.read_text())
+        if saved.get("code_hash") != self.code or saved.get("protocol") != self.protocol:
+            return None
+        return saved["result"]
+
+    def put(self, seed: int | str, result: dict[str, Any], **extra: Any) -> Path:
+        """Save ``seed``'s result (atomically) with the code hash and protocol."""
+        return write_json(self.path(seed), {"seed": seed, "code_hash": self.code,
+                                            "protocol": self.protocol, **extra, "result": result})
+
+
+def load_evidence(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
+    """Every evidence record in ``folder`` (sorted by file name), with ``comparisons`` read back
+    as :class:`Comparison` and ``path`` added."""
+    out = []
+    for p in sorted(Path(folder).glob("*.json")):
+        record = json.loads(p.read_text())
+        if record.get("kind") != "evidence":
+            continue
+        record["comparisons"] = [Comparison.from_dict(c) for c in record["comparisons"]]
+        record["path"] = str(p)
+        out.append(record)
+    return out
+
+
+def stale_records(folder: str | Path = EVIDENCE_DIR) -> list[str]:
+    """The records whose code hash no longer matches their modules, and that do not say why the
+    change leaves them valid (``valid_for``: a list of ``{"code_hash", "reason"}``), as messages."""
+    problems = []
+    for record in load_evidence(folder):
+        now = code_hash(record["code_modules"])
+        accepted = {record["code_hash"]} | {v["code_hash"] for v in record.get("valid_for", [])}
+        if now not in accepted:
+            problems.append(f"{record['path']}: made by code with hash {record['code_hash']}, "
+                            f"today's {', '.join(record['code_modules'])} hash to {now}. Re-make "
+                            f"it ({record['command']}) or add {{\"code_hash\": \"{now}\", "
+                            "\"reason\": ...}} to its valid_for saying why the change leaves it "
+                            "valid")
+    return problems
