@@ -1,7 +1,10 @@
-"""Interactive explorers for the book's chapters (ipywidgets).
+"""Interactive explorers for the book's chapters.
 
-Each function returns a widget to display in a notebook. They call the library and show what it
-computes, so what the reader plays with is the code the experiments run.
+Each ``*_explorer`` function returns an ipywidgets widget to display in a notebook (it needs a
+running kernel). Each ``*_static`` function returns the same explorer for the static HTML book, a
+:class:`~alexnet_lib.static_explorer.StaticExplorer` whose states are computed when the notebook
+runs. Both call the library and show what it computes, so what the reader plays with is the code
+the experiments run.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import ipywidgets as W
 
 from .model import AlexNet, format_layer_table
+from .static_explorer import StaticExplorer, static_explorer
 
-__all__ = ["architecture_explorer", "augmentation_explorer", "communication_explorer",
-           "scorecard_explorer"]
+__all__ = ["architecture_explorer", "architecture_static", "architecture_table",
+           "augmentation_explorer", "communication_explorer", "scorecard_explorer"]
 
 
 def _live(update, controls, children) -> W.VBox:
@@ -20,6 +24,25 @@ def _live(update, controls, children) -> W.VBox:
         control.observe(update, names="value")
     update()
     return W.VBox(children)
+
+
+def architecture_table(input_size: int = 224, conv1_padding: int = 2, pooling: str = "overlapping",
+                       groups: int = 2, width: float = 1.0) -> str:
+    """The layer table of the network these settings build, or the error the library raises.
+
+    Defined in "The architecture"; both its explorers show this text. The network is built on
+    PyTorch's ``meta`` device: shapes, parameter counts and MACs are those of the real network,
+    but no weights are allocated, so one table takes milliseconds instead of a second.
+    """
+    import torch
+
+    try:
+        with torch.device("meta"):
+            net = AlexNet(input_size=input_size, conv1_padding=conv1_padding, pooling=pooling,
+                          groups=groups, width=width, init="torch")
+            return format_layer_table(net.layer_table())
+    except ValueError as err:
+        return f"Not a valid network: {err}"
 
 
 def architecture_explorer() -> W.Widget:
@@ -38,17 +61,32 @@ def architecture_explorer() -> W.Widget:
     def update(_change=None) -> None:
         out.clear_output(wait=True)
         with out:
-            try:
-                net = AlexNet(input_size=input_size.value, conv1_padding=padding.value,
-                              pooling=pooling.value, groups=groups.value, width=width.value,
-                              init="torch")
-            except ValueError as err:
-                print(f"Not a valid network: {err}")
-                return
-            print(format_layer_table(net.layer_table()))
+            print(architecture_table(input_size.value, padding.value, pooling.value, groups.value,
+                                     width.value))
 
     return _live(update, (input_size, padding, pooling, groups, width),
                  [W.HBox([input_size, padding]), W.HBox([pooling, groups]), width, out])
+
+
+# The static explorer's positions: input sizes on both sides of the 6x6 boundary of pool5.
+ARCHITECTURE_INPUT_SIZES = (203, 219, 223, 224, 227, 243, 255, 259)
+
+
+def architecture_static() -> StaticExplorer:
+    """The architecture explorer for the static book: input size, conv1 padding, pooling, columns
+    and width, each at a few positions.
+
+    Defined in "The architecture". Each position's table is :func:`architecture_table`, computed
+    when the notebook runs.
+    """
+    return static_explorer(
+        architecture_table,
+        {"input_size": ARCHITECTURE_INPUT_SIZES, "conv1_padding": (0, 1, 2, 3),
+         "pooling": ("overlapping", "non-overlapping"), "groups": (2, 1), "width": (0.5, 1.0, 2.0)},
+        initial={"input_size": 224, "conv1_padding": 2, "pooling": "overlapping", "groups": 2,
+                 "width": 1.0},
+        fmt={"groups": {2: "two", 1: "one"}.get},
+        names={"groups": "columns", "width": "width x"})
 
 
 # --------------------------------------------------------------------------- data and PCA colour

@@ -11,6 +11,10 @@ with no raw TeX left, no Markdown table left as raw "|---|" text, no code or out
 than the page at 1280 px (folded cells unfolded first), every widget rendered and not empty. A
 full-page screenshot of each page is saved to `_build/screenshots/<page>.png`.
 
+The chapters' static explorers (alexnet_lib/static_explorer.py) are driven as a reader would: every
+slider is moved to every position (its value set and an 'input' event dispatched), and the state
+shown must be the one those positions select, with its label; what is shown must change.
+
 Set ALEXNET_BOOK_HTML=path/to/html to check an existing build instead of building one.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -277,16 +282,93 @@ def test_page_renders_offline(docname: str, browser, server: str, book_html: Pat
     assert not problems, f"{docname}:\n  " + "\n  ".join(problems)
 
 
+STATIC_EXPLORER = "div.static-explorer"
+# One explorer, in the page: the visible views, the one selected, and each slider's label.
+EXPLORER_STATE = """root => ({
+    visible: Array.from(root.querySelectorAll('.sx-state'))
+        .filter(v => v.style.display !== 'none').map(v => v.innerHTML),
+    shown: root.getAttribute('data-shown'),
+    labels: Array.from(root.querySelectorAll('output')).map(o => o.textContent),
+})"""
+MOVE_SLIDER = """(root, [i, value]) => {
+    const slider = root.querySelectorAll('input.sx-slider')[i];
+    slider.value = String(value);
+    slider.dispatchEvent(new Event('input', {bubbles: true}));
+}"""
+
+
+def explorer_pages(book_html: Path) -> list[str]:
+    return [page for page in PAGES if 'class="static-explorer"' in
+            (book_html / f"{page}.html").read_text()]
+
+
+def test_static_explorers_respond_offline(browser, server: str, book_html: Path) -> None:
+    """Every slider of every static explorer, at every position, shows the state it selects."""
+    pages = explorer_pages(book_html)
+    assert pages, "no page of the toc has a static explorer"
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.route(lambda url: not _is_local(url), lambda route: route.abort("internetdisconnected"))
+    problems: list[str] = []
+    try:
+        for docname in pages:
+            page = context.new_page()
+            page.on("pageerror", lambda error, d=docname: problems.append(f"{d}: {error.message}"))
+            page.goto(f"{server}/{docname}.html", wait_until="load")
+            explorers = page.locator(STATIC_EXPLORER)
+            assert explorers.count(), docname
+            for e in range(explorers.count()):
+                root = explorers.nth(e)
+                where = f"{docname} explorer {e}"
+                root.scroll_into_view_if_needed()
+                sliders = [{"values": json.loads(s.get_attribute("data-values")),
+                            "start": int(s.get_attribute("value"))}
+                           for s in root.locator("input.sx-slider").all()]
+                view_of = json.loads(root.get_attribute("data-map"))
+                views = root.locator(".sx-state")
+                positions = [s["start"] for s in sliders]
+                first = root.evaluate(EXPLORER_STATE)
+                if len(first["visible"]) != 1:
+                    problems.append(f"{where}: {len(first['visible'])} states shown at first")
+                changed = False
+                for i, slider in enumerate(sliders):
+                    for value in range(len(slider["values"])):
+                        root.evaluate(MOVE_SLIDER, [i, value])
+                        positions[i] = value
+                        state = root.evaluate(EXPLORER_STATE)
+                        index = 0
+                        for s, p in zip(sliders, positions, strict=True):
+                            index = index * len(s["values"]) + p
+                        expected = views.nth(view_of[index]).inner_html()
+                        if state["visible"] != [expected] or state["shown"] != str(index):
+                            problems.append(f"{where}: slider {i} at {value} shows "
+                                            f"{len(state['visible'])} state(s), not state {index}")
+                        if state["labels"][i] != slider["values"][value]:
+                            problems.append(f"{where}: slider {i} at {value} is labelled "
+                                            f"{state['labels'][i]!r}")
+                        changed |= state["visible"] != first["visible"]
+                    root.evaluate(MOVE_SLIDER, [i, slider["start"]])
+                    positions[i] = slider["start"]
+                # Not every slider needs to change the first view (at 224 px both poolings give
+                # the same map sizes); that each matters somewhere is tests/test_widgets.py's.
+                if not changed:
+                    problems.append(f"{where}: moving the sliders never changes what is shown")
+                if root.evaluate(EXPLORER_STATE)["visible"] != first["visible"]:
+                    problems.append(f"{where}: back at the start, the first state is not shown")
+            page.close()
+    finally:
+        context.close()
+    assert not problems, "\n  ".join(problems)
+
+
 def test_checks_are_exercised(book_html: Path) -> None:
-    """The math, widget and table checks above are only meaningful if some page has math, widgets
-    and a table that a cell displayed as Markdown."""
+    """The math, explorer and table checks above are only meaningful if some page has math, a static
+    explorer and a table that a cell displayed as Markdown."""
     html = {page: (book_html / f"{page}.html").read_text() for page in PAGES}
     assert any('class="math' in text for text in html.values()), "no page of the toc has math"
     cell_table = re.compile(r'<div class="cell_output[^"]*">(?:(?!<div class="cell ).)*?<table', re.S)
     assert any(cell_table.search(text) for text in html.values()), \
         "no cell output of the toc renders a table"
-    assert any("application/vnd.jupyter.widget-view+json" in text for text in html.values()), \
-        "no page of the toc has a widget"
+    assert explorer_pages(book_html), "no page of the toc has a static explorer"
 
 
 def test_no_remote_scripts_or_stylesheets(book_html: Path) -> None:

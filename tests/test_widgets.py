@@ -75,3 +75,30 @@ def test_explorer_redraws_when_a_control_moves(name, capsys):
     after = shown(box) + capsys.readouterr().out
     assert after.strip("()") and after != before, \
         f"{name}: moving {first.description!r} changed nothing"
+
+
+def test_architecture_table_on_the_meta_device_is_the_real_networks():
+    from alexnet_lib.model import AlexNet
+
+    real = AlexNet(input_size=227, conv1_padding=0, width=0.5, init="torch")
+    assert widgets.architecture_table(227, 0, "overlapping", 2, 0.5) == real.summary()
+    # The meta device raises the same error as the CPU for maps that shrink to nothing.
+    with pytest.raises(ValueError) as cpu_error:
+        AlexNet(input_size=60)
+    assert widgets.architecture_table(60) == f"Not a valid network: {cpu_error.value}"
+
+
+def test_architecture_static_has_a_table_per_position(monkeypatch):
+    monkeypatch.setattr(widgets, "ARCHITECTURE_INPUT_SIZES", (219, 224))
+    explorer = widgets.architecture_static()
+    assert [name for name, _ in explorer.controls] == [
+        "input size", "conv1 padding", "pooling", "columns", "width x"]
+    assert len(explorer.texts) == 2 * 4 * 2 * 2 * 3
+    start = dict(zip([n for n, _ in explorer.controls], explorer.labels[explorer.initial_index()],
+                     strict=True))
+    assert start == {"input size": "224", "conv1 padding": "2", "pooling": "overlapping",
+                     "columns": "two", "width x": "1.0"}
+    # Each state is the table of its own settings: 219 px with padding 2 gives 54x54 maps.
+    index = explorer.labels.index(("219", "2", "overlapping", "two", "1.0"))
+    assert "54x54x96" in explorer.texts[index]
+    assert explorer.texts[index] == widgets.architecture_table(219, 2, "overlapping", 2, 1.0)
