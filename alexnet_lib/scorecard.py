@@ -34,16 +34,25 @@ A claim is judged on *all* its claim rows (:func:`claim_verdicts`; facts and che
 
 So one good record does not make a claim reproduced: a claim is reproduced only when every record
 of it is.
+
+``python -m alexnet_lib.scorecard --json`` prints the scorecard of *evidence* records only
+(:func:`evidence_rows`: multi-seed comparisons in ``book/results/evidence``, judged by the evidence
+standard, never the chapters' miniatures): one row per two-arm comparison, and one row with the
+claim's default status for a claim that has none.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .experiments.evidence_record import EVIDENCE_DIR, load_evidence
 from .experiments.records import RESULTS_DIR, STATUSES, Record, load_records
 
 __all__ = [
@@ -71,6 +80,8 @@ __all__ = [
     "status_counts",
     "render_markdown",
     "render_verdicts",
+    "evidence_rows",
+    "main",
 ]
 
 NOT_MEASURED = "not yet measured"
@@ -393,3 +404,59 @@ def render_verdicts(rows: Sequence[ScoreRow]) -> str:
                 if number in recorded else "no record")
         lines.append(f"| {number} | {_cell(topic)} | {_cell(what)} | **{verdicts[number]}** |")
     return "\n".join(lines)
+
+
+def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
+    """The evidence scorecard as JSON-ready rows, claims 1-11 in order.
+
+    Each comparison of each evidence record is a row with ``claim``, ``status`` (re-derived from
+    its per-seed numbers: reproduced / contradicted / inconclusive), ``scale``, ``command``,
+    ``commit``, ``seeds``, ``arms`` (the paper's choice and the other: per-seed values in the
+    order of ``seeds``), ``metric``, ``lower_is_better``, ``paper_better``, ``baseline_error``
+    and ``chance_error``. A claim with no comparison gets one row with its default status
+    ("not yet measured", or "needs ImageNet" for claims about ImageNet's own numbers).
+    """
+    by_claim: dict[int, list[dict[str, Any]]] = {}
+    for record in load_evidence(folder) if Path(folder).is_dir() else []:
+        for c in record["comparisons"]:
+            v = c.verdict()
+            by_claim.setdefault(c.claim, []).append({
+                "claim": c.claim, "title": c.title, "status": v.status, "reason": v.reason,
+                "scale": record["scale"], "command": record["command"],
+                "commit": record["commit"], "seeds": c.seeds, "arms": c.arms,
+                "metric": c.metric, "lower_is_better": c.lower_is_better,
+                "paper_better": c.paper_better, "baseline_error": c.baseline_error,
+                "chance_error": c.chance_error, "split": c.split, "paper": c.paper_value,
+                "record": Path(record["path"]).name})
+    rows: list[dict[str, Any]] = []
+    for claim in CLAIMS:
+        if claim.number == 0:  # the architecture's arithmetic: exact, checked by the tests
+            continue
+        rows += by_claim.pop(claim.number, None) or [{
+            "claim": claim.number, "title": claim.topic, "status": claim.without_record,
+            "scale": "", "command": "", "commit": ""}]
+    for number in sorted(by_claim):  # a claim outside the list: kept, never dropped
+        rows += by_claim[number]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: the evidence scorecard as JSON (``--json``) or as a short table."""
+    parser = argparse.ArgumentParser(prog="python -m alexnet_lib.scorecard",
+                                     description="The claims scorecard from the evidence records "
+                                                 "(book/results/evidence).")
+    parser.add_argument("--json", action="store_true", help="print the rows as a JSON list")
+    parser.add_argument("--evidence", default=str(EVIDENCE_DIR),
+                        help="folder of evidence records (default: book/results/evidence)")
+    args = parser.parse_args(argv)
+    rows = evidence_rows(args.evidence)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for r in rows:
+            print(f"claim {r['claim']:>2} {r['title']}: {r['status']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

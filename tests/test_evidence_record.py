@@ -1,0 +1,142 @@
+"""Evidence records: comparisons re-judged on read, code hashes, resumable seeds, the JSON
+scorecard, and every committed record made by today's code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from alexnet_lib.experiments import figure1
+from alexnet_lib.experiments.evidence_record import (
+    EVIDENCE_DIR,
+    Comparison,
+    SeedStore,
+    code_hash,
+    load_evidence,
+    stale_records,
+    write_json,
+)
+from alexnet_lib.scorecard import CLAIMS, evidence_rows
+
+TINY = dict(figure1.PROTOCOL, n_train=120, n_test=40, max_epochs=1, target=0.85,
+            lrs=[0.01, 0.03], channels=[4, 4, 8])
+
+
+def _comparison(relu, tanh, baseline=(0.2, 0.2, 0.2)) -> Comparison:
+    return Comparison(claim=1, title="t", metric="epochs", lower_is_better=True,
+                      paper_better="relu", arms={"relu": list(relu), "tanh": list(tanh)},
+                      seeds=[0, 1, 2], baseline_error=list(baseline), chance_error=0.9)
+
+
+def test_a_comparison_is_judged_from_its_numbers_not_from_a_stored_status() -> None:
+    stored = _comparison([3, 4, 3], [9, 10, 12]).to_dict()
+    assert stored["status"] == "reproduced"
+    stored["status"] = "contradicted"  # a hand edit of the file does not change the verdict
+    assert Comparison.from_dict(stored).verdict().status == "reproduced"
+    assert _comparison([9, 10, 12], [3, 4, 3]).verdict().status == "contradicted"
+    assert _comparison([3, 11, 3], [9, 10, 12]).verdict().status == "inconclusive"
+    # the reference arm near chance: nothing shown, whatever the arms say
+    assert _comparison([3, 4, 3], [9, 10, 12], (0.2, 0.5, 0.2)).verdict().status == "inconclusive"
+
+
+def test_a_comparison_has_two_arms_paired_by_seed() -> None:
+    with pytest.raises(ValueError, match="exactly two arms"):
+        Comparison(1, "t", "m", True, "a", {"a": [1, 2, 3]}, [0, 1, 2], [0.1] * 3, 0.9)
+    with pytest.raises(ValueError, match="values for 3 seeds"):
+        _comparison([1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="not an arm"):
+        Comparison(1, "t", "m", True, "c", {"a": [1] * 3, "b": [2] * 3}, [0, 1, 2], [0.1] * 3, 0.9)
+
+
+def test_code_hash_ignores_docstrings_and_comments_but_not_code(tmp_path, monkeypatch) -> None:
+    pkg = tmp_path / "hashpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    mod = pkg / "m.py"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod.write_text('"""Doc."""\ndef f(x):\n    """Doc."""\n    return x + 1\n')
+    first = code_hash(["hashpkg.m"])
+    mod.write_text('"""Other doc."""\n# a comment\ndef f(x):\n    return x + 1  # why\n')
+    assert code_hash(["hashpkg.m"]) == first
+    mod.write_text('def f(x):\n    return x + 2\n')
+    assert code_hash(["hashpkg.m"]) != first
+    with pytest.raises(ValueError, match="no module"):
+        code_hash(["hashpkg.missing"])
+
+
+def test_seed_store_returns_a_part_only_for_the_same_code_and_protocol(tmp_path) -> None:
+    store = SeedStore(tmp_path, "abc", {"n": 1})
+    store.put(0, {"x": 1})
+    store.put("tuning", {"y": 2})
+    assert store.get(0) == {"x": 1} and store.get("tuning") == {"y": 2}
+    assert store.get(1) is None
+    assert SeedStore(tmp_path, "other", {"n": 1}).get(0) is None
+    assert SeedStore(tmp_path, "abc", {"n": 2}).get(0) is None
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporary file
+
+
+def test_figure1_makes_a_record_resumes_it_and_the_scorecard_reads_it(tmp_path) -> None:
+    lines: list[str] = []
+    assert figure1.evidence([0, 1, 2], tmp_path, "cmd", TINY, lines.append,
+                            activations=("relu",)) is None  # tanh's parts are missing
+    path = figure1.evidence([0, 1, 2], tmp_path, "cmd", TINY, lines.append,
+                            activations=("tanh",))
+    record = json.loads(path.read_text())
+    assert record["kind"] == "evidence" and record["code_hash"] == code_hash(record["code_modules"])
+    assert record["hardware"]["threads"] == 1 and record["protocol"] == TINY
+    row = record["comparisons"][0]
+    assert sorted(row["arms"]) == ["relu", "tanh"] and row["seeds"] == [0, 1, 2]
+    for seed in ("0", "1", "2"):  # the arms hold what the runs measured
+        for act in ("relu", "tanh"):
+            run = record["runs"][seed][act]
+            assert row["arms"][act][int(seed)] == run["epochs_to_target"]
+            errors = run["history"]["train_error"]
+            assert run["final_train_error"] == errors[-1]
+            assert run["epochs_to_target"] == (len(errors) if errors[-1] <= TINY["target"]
+                                               else TINY["max_epochs"] + 1)
+    # a second call trains nothing: every part is read back
+    lines.clear()
+    again = figure1.evidence([0, 1, 2], tmp_path, "cmd", TINY, lines.append)
+    assert json.loads(again.read_text())["runs"] == record["runs"]
+    assert not any("tuning" in line for line in lines)
+
+    rows = evidence_rows(tmp_path)
+    assert [r["claim"] for r in rows] == [c.number for c in CLAIMS if c.number]
+    one = rows[0]
+    assert one["status"] == Comparison.from_dict(row).verdict().status
+    for key in ("claim", "status", "scale", "command", "commit", "seeds", "arms", "metric",
+                "lower_is_better", "paper_better", "baseline_error", "chance_error"):
+        assert key in one
+    assert {r["status"] for r in rows[1:8]} == {"not yet measured"}
+    assert {r["status"] for r in rows if r["claim"] in (9, 10)} == {"needs ImageNet"}
+
+
+def test_a_record_made_by_other_code_is_stale_unless_it_says_why_it_is_valid(tmp_path) -> None:
+    modules = ["alexnet_lib.experiments.evidence"]
+    record = {"kind": "evidence", "command": "c", "code_modules": modules, "code_hash": "0" * 16,
+              "comparisons": [_comparison([3, 4, 3], [9, 10, 12]).to_dict()]}
+    write_json(tmp_path / "r.json", record)
+    (problem,) = stale_records(tmp_path)
+    assert "Re-make it (c)" in problem and "valid_for" in problem
+    record["valid_for"] = [{"code_hash": code_hash(modules), "reason": "a rename only"}]
+    write_json(tmp_path / "r.json", record)
+    assert stale_records(tmp_path) == []
+    assert len(load_evidence(tmp_path)) == 1
+
+
+def test_every_committed_evidence_record_matches_its_code() -> None:
+    """Fails when the code behind a committed record changed: re-make the record (its command)
+    or add to its valid_for why the change leaves it valid."""
+    assert stale_records(EVIDENCE_DIR) == []
+    for record in load_evidence(EVIDENCE_DIR):
+        assert len(record["seeds"]) >= 3, record["path"]
+
+
+def test_the_command_line_prints_the_json_scorecard() -> None:
+    out = subprocess.run([sys.executable, "-m", "alexnet_lib.scorecard", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = json.loads(out)
+    assert {r["claim"] for r in rows} >= set(range(1, 12))
