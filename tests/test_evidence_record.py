@@ -140,3 +140,19 @@ def test_the_command_line_prints_the_json_scorecard() -> None:
                          capture_output=True, text=True, check=True).stdout
     rows = json.loads(out)
     assert {r["claim"] for r in rows} >= set(range(1, 12))
+
+
+def test_the_plots_draw_every_seed_of_every_arm() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from alexnet_lib.evidence_plots import plot_paired, plot_seed_curves
+
+    runs = {str(s): {a: {"history": {"train_error": [0.9, 0.5, 0.2 + 0.01 * s]}}
+                     for a in ("relu", "tanh")} for s in range(3)}
+    fig = plot_seed_curves({"runs": runs}, ("relu", "tanh"), target=0.25)
+    assert len(fig.axes[0].lines) == 2 * 3 + 1  # one per seed and arm, plus the target
+    assert fig.axes[0].lines[0].get_ydata()[-1] == pytest.approx(20.0)
+    fig = plot_paired(_comparison([3, 4, 3], [9, 10, 12]))
+    assert len(fig.axes[0].lines) == 3
+    assert fig.axes[0].get_title().startswith("reproduced")

@@ -1,0 +1,69 @@
+"""Plots of evidence records: every seed's curves, and the paired per-seed comparison.
+
+Defined in the book's introduction ("What counts as evidence") and used by each concept chapter
+that plots a record of ``book/results/evidence`` (first: "ReLU vs tanh", Figure 1 over seeds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+from .experiments.evidence import Z
+from .experiments.evidence_record import Comparison
+
+__all__ = ["plot_seed_curves", "plot_paired"]
+
+_STYLES = ("-", "--", ":", "-.")
+
+
+def plot_seed_curves(record: dict[str, Any], arms: Sequence[str], curve: str = "train_error",
+                     target: float | None = None, ax: Any = None) -> Figure:
+    """Each seed's ``curve`` (a History field, e.g. ``"train_error"``) for each arm.
+
+    ``record["runs"]`` maps seed -> arm -> ``{"history": History dict, ...}``. One colour per arm,
+    one line per seed (Figure 1's convention: the paper's arm solid, the other dashed); an
+    optional ``target`` is drawn as a horizontal line.
+    """
+    fig, ax = (plt.subplots(figsize=(6.4, 3.8)) if ax is None else (ax.figure, ax))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, arm in enumerate(arms):
+        for j, (_, parts) in enumerate(sorted(record["runs"].items(), key=lambda kv: int(kv[0]))):
+            values = parts[arm]["history"][curve]
+            ax.plot(range(1, len(values) + 1), [100 * v for v in values], _STYLES[i % 4],
+                    color=colours[i], alpha=0.85, label=arm if j == 0 else None)
+    if target is not None:
+        ax.axhline(100 * target, color="grey", lw=0.8)
+        ax.annotate(f"target {target:.0%}", (ax.get_xlim()[1], 100 * target), ha="right",
+                    va="bottom", fontsize=8, color="grey")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(curve.replace("_", " ") + " (%)")
+    ax.set_title(f"{len(record['runs'])} seeds, one line each")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_paired(comparison: Comparison, ax: Any = None) -> Figure:
+    """The two arms' metric on every seed, joined seed by seed, with the verdict and its numbers.
+
+    The title gives the status the evidence standard derives from these values, the mean paired
+    difference (positive: the paper's arm better) and its standard error over seeds.
+    """
+    fig, ax = (plt.subplots(figsize=(4.2, 3.8)) if ax is None else (ax.figure, ax))
+    names = [comparison.paper_better, comparison.other]
+    for k, seed in enumerate(comparison.seeds):
+        ys = [comparison.arms[n][k] for n in names]
+        ax.plot([0, 1], ys, "o-", color="0.4", alpha=0.8)
+        ax.annotate(f"seed {seed}", (1.05, ys[1]), fontsize=8, va="center")
+    ax.set_xticks([0, 1], [f"{names[0]}\n(the paper's)", names[1]])
+    ax.set_xlim(-0.3, 1.5)
+    ax.set_ylabel(comparison.metric)
+    v = comparison.verdict()
+    ax.set_title(f"{v.status}: difference {v.mean:+.3g}\n"
+                 f"({Z:g} standard errors = {Z * v.standard_error:.2g})", fontsize=10)
+    fig.tight_layout()
+    return fig
