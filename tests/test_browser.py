@@ -360,6 +360,43 @@ def test_static_explorers_respond_offline(browser, server: str, book_html: Path)
     assert not problems, "\n  ".join(problems)
 
 
+BIBLIOGRAPHY = "book/bibliography"
+PAPER_TITLE = "ImageNet classification with deep convolutional neural networks"
+CITATION_LINK = re.compile(r'<a class="reference internal" href="(?:[^"#]*/)?bibliography\.html#([^"]+)"')
+
+
+def test_every_citation_resolves_to_a_bibliography_entry(book_html: Path) -> None:
+    """Each {cite} link of every page points at an entry of the bibliography page."""
+    entries = set(re.findall(r'<div class="citation" id="([^"]+)" role="doc-biblioentry"',
+                             (book_html / f"{BIBLIOGRAPHY}.html").read_text()))
+    assert entries, "the bibliography page lists no entries"
+    cited = {page: CITATION_LINK.findall((book_html / f"{page}.html").read_text()) for page in PAGES}
+    assert any(cited.values()), "no page of the toc cites anything"
+    dangling = {page: sorted(set(ids) - entries) for page, ids in cited.items() if set(ids) - entries}
+    assert not dangling, f"citation links to no entry: {dangling}"
+
+
+def test_a_citation_leads_to_the_paper_in_the_bibliography(browser, server: str) -> None:
+    """In the browser: the bibliography lists the paper, and following a chapter's citation of it
+    lands on that entry."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.route(lambda url: not _is_local(url), lambda route: route.abort("internetdisconnected"))
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/{BIBLIOGRAPHY}.html", wait_until="load")
+        entries = page.locator("div.citation").all_inner_texts()
+        assert any(PAPER_TITLE in text and "Krizhevsky" in text for text in entries), entries[:3]
+        page.goto(f"{server}/book/architecture.html", wait_until="load")
+        link = page.locator(f'span.bibtex-citation a[title*="{PAPER_TITLE}"]').first
+        assert link.count(), "the architecture chapter does not cite the paper"
+        link.click()
+        page.wait_for_url(re.compile(r"bibliography\.html#"))
+        target = page.evaluate("() => document.getElementById(location.hash.slice(1))?.innerText")
+        assert target and PAPER_TITLE in target, target
+    finally:
+        context.close()
+
+
 def test_checks_are_exercised(book_html: Path) -> None:
     """The math, explorer and table checks above are only meaningful if some page has math, a static
     explorer and a table that a cell displayed as Markdown."""
