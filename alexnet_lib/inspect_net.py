@@ -47,14 +47,19 @@ from .experiments.records import RESULTS_DIR, git_commit
 from .provenance import float_settings
 
 __all__ = ["COMMAND", "DEFAULTS", "conv1_kernels", "column_colourfulness", "fc7_features",
-           "pixel_features", "nearest_neighbours", "class_agreement", "train_network",
+           "pixel_features", "squared_distances", "pair_distances",
+           "nearest_neighbours", "distance_percentile", "class_agreement", "train_network",
            "inspect_experiment", "save_record", "load_record", "redraw", "plot_kernels",
            "plot_neighbours", "plot_history", "run"]
 
 COMMAND = "python -m alexnet_lib.inspect_net"
 RECORD = RESULTS_DIR / "trained_net.json"
-DEFAULTS: dict[str, Any] = dict(n_train=6000, n_test=1000, image_size=72, crop=64, epochs=30,
-                                batch_size=64, lr=0.01, lr_drops=(20, 26), weight_decay=5e-4,
+CODE = ("alexnet_lib/inspect_net.py", "alexnet_lib/augment.py", "alexnet_lib/experiments",
+        "alexnet_lib/model.py", "alexnet_lib/lrn.py", "alexnet_lib/data")
+"""The code a record's numbers depend on: its commit is marked ``+dirty`` if any of it is not
+committed."""
+DEFAULTS: dict[str, Any] = dict(n_train=10_000, n_test=1000, image_size=72, crop=64, epochs=40,
+                                batch_size=64, lr=0.01, lr_drops=(30, 36), weight_decay=5e-4,
                                 seed=0, style="natural", k=5, n_queries=6, n_agreement=200,
                                 threads=1)
 """The chapter's run: what ``python -m alexnet_lib.inspect_net`` trains with no flags."""
@@ -99,26 +104,45 @@ def pixel_features(images: Tensor, crop: int) -> Tensor:
     return center_crop(images, crop).float().div(255.0).flatten(1)
 
 
-def nearest_neighbours(queries: Tensor, keys: Tensor, k: int,
-                       chunk: int = 2048) -> tuple[Tensor, Tensor]:
-    """The ``k`` rows of ``keys`` nearest to each row of ``queries`` in Euclidean distance.
-
-    Returns ``(indices, distances)``, both (Q, k), nearest first; ties go to the lower index.
-    The ranking uses squared distances in float64 (|q|^2 + |x|^2 - 2 q.x, keys taken ``chunk``
-    rows at a time to bound memory); the distances returned are recomputed from the differences,
-    so they are exact to float64 rounding."""
-    if not 1 <= k <= len(keys):
-        raise ValueError(f"k must be in 1..{len(keys)} (the number of keys), got {k}")
+def squared_distances(queries: Tensor, keys: Tensor, chunk: int = 2048) -> Tensor:
+    """(Q, N) squared Euclidean distances in float64, as |q|^2 + |x|^2 - 2 q.x, with ``keys``
+    taken ``chunk`` rows at a time to bound memory (fit for ranking; see
+    :func:`nearest_neighbours` for exact distances)."""
     q = queries.double()
     qq = (q * q).sum(1, keepdim=True)
     d2 = []
     for i in range(0, len(keys), chunk):
         x = keys[i:i + chunk].double()
         d2.append(qq + (x * x).sum(1)[None, :] - 2.0 * q @ x.T)
-    order = torch.cat(d2, 1).argsort(dim=1, stable=True)[:, :k]
-    near = keys[order.flatten()].double().view(len(q), k, -1)
-    dist = (near - q[:, None, :]).pow(2).sum(2).sqrt()
-    return order, dist
+    return torch.cat(d2, 1)
+
+
+def pair_distances(queries: Tensor, keys: Tensor, index: Tensor) -> Tensor:
+    """(Q, k) Euclidean distances from each query to the keys ``index`` names (Q, k), computed
+    from the differences in float64."""
+    near = keys[index.flatten()].double().view(*index.shape, -1)
+    return (near - queries.double()[:, None, :]).pow(2).sum(2).sqrt()
+
+
+def nearest_neighbours(queries: Tensor, keys: Tensor, k: int,
+                       chunk: int = 2048) -> tuple[Tensor, Tensor]:
+    """The ``k`` rows of ``keys`` nearest to each row of ``queries`` in Euclidean distance.
+
+    Returns ``(indices, distances)``, both (Q, k), nearest first; ties go to the lower index.
+    The ranking uses :func:`squared_distances`; the distances returned are recomputed from the
+    differences (:func:`pair_distances`), so they are exact to float64 rounding."""
+    if not 1 <= k <= len(keys):
+        raise ValueError(f"k must be in 1..{len(keys)} (the number of keys), got {k}")
+    order = squared_distances(queries, keys, chunk).argsort(dim=1, stable=True)[:, :k]
+    return order, pair_distances(queries, keys, order)
+
+
+def distance_percentile(d2: Tensor, index: Tensor) -> Tensor:
+    """(Q, k): for each key ``index`` names, the share of all keys closer to its query than it
+    (``d2``: the (Q, N) :func:`squared_distances`); 0 for the nearest key, about 0.5 for a key
+    drawn at random."""
+    picked = d2.gather(1, index)
+    return (d2[:, None, :] < picked[:, :, None]).double().mean(2)
 
 
 def class_agreement(neighbours: Tensor, key_labels: Tensor, query_labels: Tensor) -> float:
@@ -144,9 +168,14 @@ def train_network(data: TensorData, crop: int, epochs: int, batch_size: int, lr:
     return model, hist, config, described
 
 
-def _neighbour_rows(queries: list[int], idx: Tensor, dist: Tensor) -> list[dict[str, Any]]:
-    return [{"query": q, "neighbours": i.tolist(), "distances": [round(float(d), 4) for d in ds]}
-            for q, i, ds in zip(queries, idx, dist, strict=True)]
+def _neighbour_rows(queries: list[int], idx: Tensor, dist: Tensor,
+                    pixel_dist: Tensor) -> list[dict[str, Any]]:
+    def rounded(values: Tensor) -> list[float]:
+        return [round(float(d), 4) for d in values]
+
+    return [{"query": q, "neighbours": i.tolist(), "distances": rounded(ds),
+             "pixel_distances": rounded(ps)}
+            for q, i, ds, ps in zip(queries, idx, dist, pixel_dist, strict=True)]
 
 
 def inspect_experiment(n_train: int = DEFAULTS["n_train"], n_test: int = DEFAULTS["n_test"],
@@ -186,12 +215,19 @@ def inspect_experiment(n_train: int = DEFAULTS["n_train"], n_test: int = DEFAULT
         p_test = pixel_features(data.test_x, crop)
         shown = {name: nearest_neighbours(f[queries], keys, k)
                  for name, f, keys in (("fc7", f_test, f_train), ("pixels", p_test, p_train))}
-        agreement = {}
+        rows = {name: _neighbour_rows(queries, idx, dist,
+                                      pair_distances(p_test[queries], p_train, idx))
+                for name, (idx, dist) in shown.items()}
+        agreement: dict[str, Any] = {}
+        d2_pixels = squared_distances(p_test[agree], p_train)
         for name, f, keys in (("fc7", f_test, f_train), ("pixels", p_test, p_train)):
             idx, _ = nearest_neighbours(f[agree], keys, k)
-            agreement[name] = {"k": class_agreement(idx, data.train_y, data.test_y[agree]),
-                               "first": class_agreement(idx[:, :1], data.train_y,
-                                                        data.test_y[agree])}
+            agreement[name] = {
+                "k": class_agreement(idx, data.train_y, data.test_y[agree]),
+                "first": class_agreement(idx[:, :1], data.train_y, data.test_y[agree]),
+                # How close in pixels these neighbours are, among all training images.
+                "pixel_percentile_median": float(distance_percentile(d2_pixels, idx).median()),
+            }
     w = conv1_kernels(model)
     return {
         "config": described,
@@ -203,10 +239,10 @@ def inspect_experiment(n_train: int = DEFAULTS["n_train"], n_test: int = DEFAULT
         "train_error": hist.train_error[-1],
         "conv1": np.round(w.double().numpy(), 4).tolist(),
         "conv1_colourfulness_per_column": column_colourfulness(w),
+        "conv1_colourfulness_per_kernel": [round(float(c), 4) for c in colourfulness(w)],
         "conv1_initial_colourfulness_per_column": column_colourfulness(initial),
         "queries": {"test_indices": queries,
-                    "fc7": _neighbour_rows(queries, *shown["fc7"]),
-                    "pixels": _neighbour_rows(queries, *shown["pixels"])},
+                    "fc7": rows["fc7"], "pixels": rows["pixels"]},
         "agreement": {"queries": f"the first {n_agreement} test images",
                       "n": n_agreement, "chance": 1 / len(CLASSES), **agreement},
     }
@@ -217,7 +253,7 @@ def save_record(result: dict[str, Any], path: str | Path = RECORD, command: str 
     """Write ``result`` (of :func:`inspect_experiment`) as the chapter's JSON record, with the
     command, the code's commit and the settings its floats depend on."""
     payload = {"experiment": "trained_net", "dataset": "builtin", "command": command,
-               "commit": git_commit(paths=("alexnet_lib",)),
+               "commit": git_commit(paths=CODE),
                "hardware": float_settings(threads), "config": result["config"],
                "records": [], "result": result}
     path = Path(path)

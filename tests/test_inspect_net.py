@@ -12,6 +12,7 @@ from alexnet_lib.experiments.augmentation import small_alexnet
 from alexnet_lib.inspect_net import (
     class_agreement,
     column_colourfulness,
+    distance_percentile,
     fc7_features,
     inspect_experiment,
     load_record,
@@ -20,6 +21,7 @@ from alexnet_lib.inspect_net import (
     redraw,
     run,
     save_record,
+    squared_distances,
 )
 
 TINY = dict(n_train=40, n_test=20, image_size=72, crop=64, epochs=1, batch_size=20,
@@ -60,6 +62,14 @@ def test_nearest_neighbours_ties_go_to_the_lower_index_and_self_is_nearest():
         nearest_neighbours(keys, keys, k=6)
 
 
+def test_distance_percentile_is_the_share_of_closer_keys():
+    keys = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    d2 = squared_distances(torch.tensor([[0.0], [3.0]]), keys)
+    assert torch.equal(d2, torch.tensor([[0.0, 1, 4, 9], [9, 4, 1, 0]], dtype=torch.float64))
+    p = distance_percentile(d2, torch.tensor([[0, 3], [0, 2]]))
+    assert p.tolist() == [[0.0, 0.75], [0.75, 0.25]]
+
+
 def test_class_agreement_counts_pairs_of_the_same_class():
     key_labels = torch.tensor([0, 1, 0, 2])
     neighbours = torch.tensor([[0, 2], [1, 3]])
@@ -96,6 +106,9 @@ def test_tiny_experiment_neighbours_match_its_features(tiny_result):
     cfg = r["config"]
     assert cfg["style"] == "natural" and cfg["threads"] == 1
     assert np.asarray(r["conv1"]).shape == (24, 3, 11, 11)
+    per_kernel = r["conv1_colourfulness_per_kernel"]
+    assert np.allclose([np.mean(per_kernel[:12]), np.mean(per_kernel[12:])],
+                       r["conv1_colourfulness_per_column"], atol=1e-4)
     assert len(r["conv1_colourfulness_per_column"]) == 2
     assert r["history"]["test_error"][-1] == r["test_error"]
     q = r["queries"]
@@ -105,8 +118,11 @@ def test_tiny_experiment_neighbours_match_its_features(tiny_result):
             assert row["query"] == index and len(row["neighbours"]) == 3
             assert all(0 <= i < TINY["n_train"] for i in row["neighbours"])
             assert row["distances"] == sorted(row["distances"])
+            assert len(row["pixel_distances"]) == 3
+        assert [r["distances"] for r in q["pixels"]] == [r["pixel_distances"] for r in q["pixels"]]
     for kind in ("fc7", "pixels"):
         agree = r["agreement"][kind]
+        assert 0 <= agree["pixel_percentile_median"] <= 1
         assert 0 <= agree["k"] <= 1 and abs(10 * agree["first"] - round(10 * agree["first"])) < 1e-9
 
 
