@@ -156,3 +156,26 @@ def test_the_plots_draw_every_seed_of_every_arm() -> None:
     fig = plot_paired(_comparison([3, 4, 3], [9, 10, 12]))
     assert len(fig.axes[0].lines) == 3
     assert fig.axes[0].get_title().startswith("reproduced")
+
+
+def test_lrn_evidence_tunes_on_validation_and_writes_two_rows(tmp_path) -> None:
+    from alexnet_lib.experiments import lrn_evidence
+
+    p = dict(lrn_evidence.PROTOCOL, n_train=100, n_val=30, n_test=30, epochs=1, lr_drops=[],
+             lrs=[0.001, 0.003], channels=[4, 4, 8])
+    assert lrn_evidence.evidence([0, 1, 2], tmp_path, "cmd", p, only=("none",),
+                                 log=lambda m: None) is None
+    path = lrn_evidence.evidence([0, 1, 2], tmp_path, "cmd", p, log=lambda m: None)
+    record = json.loads(path.read_text())
+    rows = [Comparison.from_dict(c) for c in record["comparisons"]]
+    assert [sorted(r.arms) for r in rows] == [["lrn", "none"], ["batchnorm", "lrn"]]
+    assert rows[0].baseline_error == rows[0].arms["none"]
+    tuning = sorted((tmp_path / "lrn.parts").glob("tuning-*.json"))
+    assert len(tuning) >= 3 * 2  # every arm tried every rate of the grid
+    for arm in ("none", "lrn", "batchnorm"):  # the chosen rate has the lowest validation error
+        tried = {json.loads(f.read_text())["result"]["lr"]: json.loads(f.read_text())["result"]
+                 ["val_error"] for f in tuning if f.name.startswith(f"tuning-{arm}-")}
+        best = min(tried, key=lambda lr: (tried[lr], lr))
+        assert record["learning_rates"][arm] == best
+    assert "lrn_damping" in record["runs"]["0"]["lrn"]
+    assert "lrn_damping" not in record["runs"]["0"]["none"]

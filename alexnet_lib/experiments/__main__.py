@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import augmentation, columns, depth, dropout, figure1, lrn, pooling, relu_tanh
+from . import augmentation, columns, depth, dropout, figure1, lrn, lrn_evidence, pooling, relu_tanh
 from .common import ExperimentConfig
 from .records import git_commit, result_path, save_result
 
@@ -43,7 +43,7 @@ EXPERIMENTS: dict[str, tuple[types.ModuleType, type[ExperimentConfig]]] = {
 """Experiment name -> (module with ``run`` and ``records``, configuration class)."""
 
 DELEGATED: dict[str, types.ModuleType] = {"augmentation": augmentation, "columns": columns,
-                                          "figure1": figure1,
+                                          "figure1": figure1, "lrn_evidence": lrn_evidence,
                                           "depth": depth}
 """Experiments with a command line of their own (built-in data only), run from here too."""
 
