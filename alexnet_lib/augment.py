@@ -31,17 +31,15 @@ with [0, 1]-unit eigenvalues is the default everywhere. The chapter shows all th
 
 Per-image pipelines for ``DataLoader`` workers (PIL images in, tensors out) are
 :func:`train_transform` and :func:`eval_transform`; they call the very same batch functions on
-one image, so the CPU and GPU paths cannot drift apart. The colour statistics are computed once
-with :func:`compute_dataset_statistics` and saved beside the mean image in one
-:class:`DatasetStatistics` file (a :class:`~alexnet_lib.data.MeanImage` with two more fields).
+one image, so the CPU and GPU paths cannot drift apart. The colour statistics are computed once,
+with the mean image, by :func:`alexnet_lib.data.compute_dataset_statistics` (data, not
+augmentation: :mod:`alexnet_lib.data.stats` imports this module, never the reverse).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -50,11 +48,12 @@ from PIL import Image
 from torch import Tensor, nn
 from torchvision import transforms
 
-from .data.errors import DatasetError, DatasetNotFoundError
-from .data.imagenet import PAPER_SIZE, MeanImage, SubtractMean
+PAPER_SIZE = 256  # the paper's stored images (alexnet_lib.data.PAPER_SIZE): 224 crops of 256
 
 __all__ = [
+    "RGBMoments",
     "rgb_moments",
+    "eig_descending",
     "rgb_covariance_eig",
     "PCALighting",
     "random_crop_flip",
@@ -68,14 +67,26 @@ __all__ = [
     "TenCrop",
     "train_transform",
     "eval_transform",
-    "DatasetStatistics",
-    "compute_dataset_statistics",
+    "SubtractMean",
     "translations",
     "to_pil",
     "shift_in_grey_levels",
 ]
 
 Magnitude = Literal["eigenvalue", "stdev"]
+
+_MOVED = {"DatasetStatistics", "compute_dataset_statistics"}  # now in alexnet_lib.data.stats
+
+
+def __getattr__(name: str) -> Any:
+    """``from alexnet_lib.augment import DatasetStatistics`` (the old home) still works: the
+    statistics are data (:mod:`alexnet_lib.data.stats`), which imports this module, not the
+    reverse; import them from :mod:`alexnet_lib.data`."""
+    if name in _MOVED:
+        from .data import stats
+
+        return getattr(stats, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # --------------------------------------------------------------------------- colour statistics
 
@@ -92,33 +103,54 @@ def _batches(images: Tensor | Iterable[Any]) -> Iterable[Tensor]:
         yield x if x.dim() == 4 else x[None]
 
 
+class RGBMoments:
+    """Streaming sums of the RGB values of all pixels: their sum, cross products and count.
+
+    Defined in the book's chapter "Data and PCA colour augmentation"; the one accumulator of
+    :func:`rgb_moments` and of the training set's statistics
+    (:func:`alexnet_lib.data.compute_dataset_statistics`). Float64 throughout (the sum of squares
+    of 10^11 pixel values in 0..255 is exact to ~1e-5 relative).
+    """
+
+    def __init__(self) -> None:
+        self.total = torch.zeros(3, dtype=torch.float64)
+        self.cross = torch.zeros(3, 3, dtype=torch.float64)
+        self.count = 0
+
+    def add(self, x: Tensor) -> None:
+        """Add the pixels of an (N, 3, H, W) batch (any device; the sums stay on the CPU)."""
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected (N, 3, H, W) RGB images, got shape {tuple(x.shape)}")
+        pixels = x.detach().to(torch.float64).permute(1, 0, 2, 3).reshape(3, -1)
+        self.total += pixels.sum(1).cpu()
+        self.cross += (pixels @ pixels.T).cpu()
+        self.count += pixels.shape[1]
+
+    def mean_and_covariance(self) -> tuple[Tensor, Tensor]:
+        """The mean (3,) and the population covariance (3, 3), exactly symmetric."""
+        if self.count == 0:
+            raise ValueError("no pixels: the images are empty")
+        mean = self.total / self.count
+        cov = self.cross / self.count - torch.outer(mean, mean)
+        return mean, (cov + cov.T) / 2
+
+
 def rgb_moments(images: Tensor | Iterable[Any]) -> tuple[Tensor, Tensor, int]:
     """Mean (3,), covariance (3, 3) and number of pixels of the RGB values of all pixels.
 
     Defined in the book's chapter "Data and PCA colour augmentation". ``images`` is an
     (N, 3, H, W) tensor or an iterable of such batches (or of ``(batch, labels)`` pairs), so a
-    dataset of any size streams through; sums are accumulated in float64 (the sum of squares of
-    10^11 pixel values in 0..255 is exact to ~1e-5 relative). Values are in the units of the input.
-    The covariance is the population covariance (divided by the pixel count).
+    dataset of any size streams through (:class:`RGBMoments`). Values are in the units of the
+    input. The covariance is the population covariance (divided by the pixel count).
     """
-    total = torch.zeros(3, dtype=torch.float64)
-    cross = torch.zeros(3, 3, dtype=torch.float64)
-    count = 0
+    moments = RGBMoments()
     for x in _batches(images):
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected (N, 3, H, W) RGB images, got shape {tuple(x.shape)}")
-        pixels = x.detach().to(torch.float64).permute(1, 0, 2, 3).reshape(3, -1)
-        total += pixels.sum(1).cpu()
-        cross += (pixels @ pixels.T).cpu()
-        count += pixels.shape[1]
-    if count == 0:
-        raise ValueError("no pixels: the images are empty")
-    mean = total / count
-    cov = cross / count - torch.outer(mean, mean)
-    return mean, (cov + cov.T) / 2, count
+        moments.add(x)
+    mean, cov = moments.mean_and_covariance()
+    return mean, cov, moments.count
 
 
-def _eig_descending(cov: Tensor) -> tuple[Tensor, Tensor]:
+def eig_descending(cov: Tensor) -> tuple[Tensor, Tensor]:
     """Eigen-decomposition of a symmetric 3x3 matrix, eigenvalues descending, each eigenvector
     signed so that its largest-magnitude component is positive (a deterministic choice)."""
     values, vectors = torch.linalg.eigh(cov)
@@ -140,7 +172,7 @@ def rgb_covariance_eig(images: Tensor | Iterable[Any]) -> tuple[Tensor, Tensor]:
     float64; ``V @ diag(l) @ V.T`` reproduces the covariance.
     """
     _, cov, _ = rgb_moments(images)
-    return _eig_descending(cov)
+    return eig_descending(cov)
 
 
 class PCALighting(nn.Module):
@@ -374,7 +406,43 @@ class TenCrop(nn.Module):
         return ten_crop(x[None], self.size)[:, 0].contiguous()
 
 
-def _preprocess(resize: int, mean: MeanImage | np.ndarray | Tensor | None) -> list[Callable]:
+class SubtractMean(nn.Module):
+    """Subtract the training-set mean from a (3, H, W) or (N, 3, H, W) tensor.
+
+    Args:
+        mean: a :class:`~alexnet_lib.data.MeanImage`, or a (3, H, W) or (3,) array or tensor.
+        per_channel: subtract the per-channel mean (3 numbers) instead of the per-pixel
+            mean image. The paper subtracts the per-pixel image; per-channel works at any
+            size, e.g. after cropping.
+
+    The per-pixel mean must match the input's size: subtract it before cropping to 224,
+    as the paper did (it stored 256 x 256 images with the mean already subtracted).
+    """
+
+    def __init__(self, mean: Any, per_channel: bool = False):
+        super().__init__()
+        if hasattr(mean, "image"):  # a MeanImage (alexnet_lib.data), or its subclass
+            values = mean.channel_mean if per_channel else mean.image
+        else:
+            values = mean
+        values = torch.as_tensor(np.asarray(values), dtype=torch.float32)
+        if values.dim() == 1:
+            values = values[:, None, None]
+        if values.dim() != 3 or values.shape[0] != 3:
+            raise ValueError(f"mean must be (3,) or (3, H, W), got {tuple(values.shape)}")
+        self.register_buffer("mean", values)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.mean.shape[1:] != (1, 1) and x.shape[-2:] != self.mean.shape[1:]:
+            raise ValueError(
+                f"the mean image is {tuple(self.mean.shape)} but the input is "
+                f"{tuple(x.shape)}: subtract the per-pixel mean before cropping, or use "
+                "SubtractMean(mean, per_channel=True)"
+            )
+        return x - self.mean.to(x.dtype)
+
+
+def _preprocess(resize: int, mean: Any) -> list[Callable]:
     steps: list[Callable] = [transforms.Resize(resize), transforms.CenterCrop(resize),
                              transforms.ToTensor()]
     if mean is not None:
@@ -383,7 +451,7 @@ def _preprocess(resize: int, mean: MeanImage | np.ndarray | Tensor | None) -> li
 
 
 def train_transform(size: int = 224, resize: int = PAPER_SIZE,
-                    mean: MeanImage | np.ndarray | Tensor | None = None,
+                    mean: Any = None,
                     lighting: PCALighting | None = None, flip: bool = True) -> transforms.Compose:
     """The paper's training pipeline for one PIL image (for ``DataLoader`` workers, on the CPU).
 
@@ -401,7 +469,7 @@ def train_transform(size: int = 224, resize: int = PAPER_SIZE,
 
 
 def eval_transform(size: int = 224, resize: int = PAPER_SIZE,
-                   mean: MeanImage | np.ndarray | Tensor | None = None,
+                   mean: Any = None,
                    ten_crops: bool = False) -> transforms.Compose:
     """The paper's test pipeline for one PIL image: the centre patch, or the ten patches.
 
@@ -414,121 +482,6 @@ def eval_transform(size: int = 224, resize: int = PAPER_SIZE,
 
 
 # --------------------------------------------------------------------------- saved statistics
-
-
-@dataclass
-class DatasetStatistics(MeanImage):
-    """The training set's statistics: a :class:`~alexnet_lib.data.MeanImage` plus the RGB PCA.
-
-    Defined in the book's chapter "Data and PCA colour augmentation". All in [0, 1] units, like
-    ``MeanImage``. Saved to one ``.npz`` with :meth:`save` (a file that
-    ``MeanImage.load`` also reads, ignoring the extra arrays), so "computed once and saved with
-    the dataset statistics" holds.
-
-    Attributes (beyond ``MeanImage``'s):
-        rgb_eigenvalues: (3,) float64, descending, eigenvalues of the 3x3 RGB covariance.
-        rgb_eigenvectors: (3, 3) float64, the eigenvectors as columns.
-    """
-
-    rgb_eigenvalues: np.ndarray | None = None
-    rgb_eigenvectors: np.ndarray | None = None
-
-    def lighting(self, std: float = 0.1, magnitude: Magnitude = "eigenvalue") -> PCALighting:
-        """A :class:`PCALighting` for images in [0, 1] (the units of these statistics)."""
-        if self.rgb_eigenvalues is None or self.rgb_eigenvectors is None:
-            raise ValueError("these statistics have no RGB PCA; use compute_dataset_statistics")
-        return PCALighting(self.rgb_eigenvalues, self.rgb_eigenvectors, std, magnitude)
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        """The mean image's arrays plus the RGB PCA (when known): one ``.npz`` with both."""
-        arrays = super()._arrays()
-        if self.rgb_eigenvalues is not None and self.rgb_eigenvectors is not None:
-            arrays.update(rgb_eigenvalues=np.asarray(self.rgb_eigenvalues, dtype=np.float64),
-                          rgb_eigenvectors=np.asarray(self.rgb_eigenvectors, dtype=np.float64))
-        return arrays
-
-    @classmethod
-    def load(cls, path: str | Path) -> DatasetStatistics:
-        """Read a file written by :meth:`save` (or a plain ``MeanImage`` file: no PCA then)."""
-        path = Path(path)
-        if not path.is_file():
-            raise DatasetNotFoundError(
-                f"statistics file not found: {path}. Compute it once with "
-                "alexnet_lib.augment.compute_dataset_statistics(dataset).save(path).")
-        base = MeanImage.load(path)
-        with np.load(path, allow_pickle=False) as z:
-            values = z["rgb_eigenvalues"] if "rgb_eigenvalues" in z.files else None
-            vectors = z["rgb_eigenvectors"] if "rgb_eigenvectors" in z.files else None
-        return cls(base.image, base.channel_mean, base.channel_std, base.count, base.meta,
-                   values, vectors)
-
-
-def compute_dataset_statistics(
-    dataset: torch.utils.data.Dataset | Tensor,
-    batch_size: int = 64,
-    num_workers: int = 0,
-    max_images: int | None = None,
-    progress: bool = False,
-) -> DatasetStatistics:
-    """One pass over the training set: the mean image, channel statistics and the RGB PCA.
-
-    Defined in the book's chapter "Data and PCA colour augmentation". ``dataset`` yields
-    equally sized (3, H, W) tensors in [0, 1] (e.g. ``imagenet_folder(root, "train")``, whose
-    default transform is the paper's 256x256 preprocessing), or is an (N, 3, H, W) tensor
-    (uint8 tensors are scaled to [0, 1]). ``max_images`` takes that many evenly spaced images.
-    Sums are float64.
-    """
-    if isinstance(dataset, Tensor):
-        scale = 255.0 if dataset.dtype == torch.uint8 else 1.0
-        n = len(dataset)
-        idx = (np.linspace(0, n - 1, num=max_images).round().astype(int).tolist()
-               if max_images is not None and max_images < n else list(range(n)))
-        batches: Iterable[Tensor] = (dataset[idx[i:i + batch_size]].to(torch.float64) / scale
-                                     for i in range(0, len(idx), batch_size))
-    else:
-        n = len(dataset)  # type: ignore[arg-type]
-        if max_images is not None and max_images < n:
-            pick = np.linspace(0, n - 1, num=max_images).round().astype(int).tolist()
-            dataset = torch.utils.data.Subset(dataset, pick)
-        batches = (b[0] if isinstance(b, (list, tuple)) else b
-                   for b in torch.utils.data.DataLoader(dataset, batch_size=batch_size,
-                                                        num_workers=num_workers))
-    if progress:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(batches, desc="dataset statistics", unit="batch")
-    total = None
-    rgb_sum = torch.zeros(3, dtype=torch.float64)
-    rgb_cross = torch.zeros(3, 3, dtype=torch.float64)
-    count = 0
-    for x in batches:
-        if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != 3:
-            raise DatasetError("compute_dataset_statistics needs (3, H, W) tensors; give the "
-                               "dataset a transform that ends in ToTensor()")
-        x = x.to(torch.float64)
-        if total is None:
-            total = torch.zeros(x.shape[1:], dtype=torch.float64)
-        elif x.shape[1:] != total.shape:
-            raise DatasetError(f"images differ in size: {tuple(x.shape[1:])} vs {tuple(total.shape)}")
-        total += x.sum(0)
-        pixels = x.permute(1, 0, 2, 3).reshape(3, -1)
-        rgb_sum += pixels.sum(1)
-        rgb_cross += pixels @ pixels.T
-        count += x.shape[0]
-    if total is None:
-        raise DatasetError("cannot compute statistics of an empty dataset")
-    n_pixels = count * total.shape[1] * total.shape[2]
-    channel_mean = rgb_sum / n_pixels
-    cov = rgb_cross / n_pixels - torch.outer(channel_mean, channel_mean)
-    values, vectors = _eig_descending((cov + cov.T) / 2)
-    return DatasetStatistics(
-        image=(total / count).float().numpy(),
-        channel_mean=channel_mean.float().numpy(),
-        channel_std=torch.diagonal(cov).clamp_min(0).sqrt().float().numpy(),
-        count=count,
-        rgb_eigenvalues=values.numpy(),
-        rgb_eigenvectors=vectors.numpy(),
-    )
 
 
 def to_pil(x: Tensor) -> Image.Image:

@@ -16,7 +16,9 @@ the rules here are:
   tensors and lists for that reason (:func:`rng_state`).
 * **Complete.** With the model, optimizer, learning-rate schedule, epoch, step, gradient scaler
   and all four RNG states (torch CPU, CUDA, NumPy, Python's ``random``), a resumed run continues
-  where the saved one stopped.
+  where the saved one stopped; with its ``config`` and the training set's statistics
+  (:func:`statistics_to_state`), a checkpoint rebuilds its own network (:func:`build_model`) and
+  test pipeline, which is how ``python -m alexnet_lib.evaluate`` tests it.
 """
 
 from __future__ import annotations
@@ -30,9 +32,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+
+from .data.stats import DatasetStatistics
+from .model import AlexNet
 
 __all__ = ["FORMAT", "CheckpointError", "atomic_save", "load_checkpoint", "rng_state",
-           "set_rng_state", "remove_stale_temp_files", "TEMP_PREFIX"]
+           "set_rng_state", "remove_stale_temp_files", "TEMP_PREFIX", "build_model",
+           "statistics_to_state", "statistics_from_state"]
 
 FORMAT = "alexnet_lib.checkpoint/1"
 """The value of the ``"format"`` key; bumped if the layout ever changes incompatibly."""
@@ -152,3 +159,43 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     if state.get("cuda") is not None and torch.cuda.is_available():
         cuda_states = state["cuda"][: torch.cuda.device_count()]
         torch.cuda.set_rng_state_all(cuda_states)
+
+
+# --------------------------------------------------------------------------- what rebuilds a run
+
+
+def build_model(cfg: dict[str, Any], num_classes: int) -> nn.Module:
+    """The network a run's settings (a checkpoint's ``config``) describe, on the CPU.
+
+    Defined for the training command (``alexnet_lib.train``), which builds it, and the evaluation
+    command, which rebuilds it from a checkpoint; ``--model-parallel`` splits it afterwards.
+    """
+    if cfg["arch"] == "torchvision":
+        from torchvision.models import alexnet
+
+        return alexnet(num_classes=num_classes, dropout=cfg["dropout"])
+    kaiming = cfg["init"] == "kaiming"
+    model = AlexNet(num_classes, lrn=None if cfg["lrn"] == "none" else cfg["lrn"],
+                    lrn_per_column=not cfg.get("lrn_across_columns", False),
+                    remove=tuple(cfg.get("remove") or ()),
+                    dropout=cfg["dropout"], groups=cfg["columns"], width=cfg["width"],
+                    hidden=cfg["hidden"], input_size=cfg["crop_size"],
+                    init="torch" if kaiming else cfg["init"])
+    if kaiming:
+        # PyTorch's default init shrinks the signal layer by layer, and the paper's N(0, 0.01)
+        # relies on 60M parameters' fan-in; in a CPU-sized AlexNet both leave the loss stuck at
+        # ln(classes) for many epochs. He et al.'s fan-in normal init keeps the scale. Drawn
+        # after the "torch" init, as always, so that a seed gives the weights it always gave;
+        # model.config then says init="kaiming", which AlexNet accepts (a checkpoint rebuilds).
+        model.reset_parameters("kaiming")
+    return model
+
+
+def statistics_to_state(stats: DatasetStatistics) -> dict[str, Any]:
+    """The training set's statistics as tensors and plain values (``weights_only`` loading)."""
+    return stats.to_state()
+
+
+def statistics_from_state(state: dict[str, Any]) -> DatasetStatistics:
+    """The inverse of :func:`statistics_to_state`."""
+    return DatasetStatistics.from_state(state)

@@ -11,8 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from alexnet_lib.augment import DatasetStatistics
-from alexnet_lib.data import gpu_pipeline, write_image_folder
+from alexnet_lib.data import DatasetStatistics, gpu_pipeline, write_image_folder
 from alexnet_lib.data.gpu_pipeline import (
     DECODERS,
     GpuJpegPipeline,

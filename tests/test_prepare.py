@@ -13,8 +13,7 @@ from PIL import Image
 from scipy.io import savemat
 from torchvision import transforms
 
-from alexnet_lib.augment import DatasetStatistics
-from alexnet_lib.data import validate_image_folder
+from alexnet_lib.data import DatasetStatistics, validate_image_folder
 from alexnet_lib.data.prepare import convert_image, main, read_devkit, read_val_labels
 
 # ILSVRC2012 class ids are not in sorted WordNet-id order (id 1 is the kit fox, n02119789):

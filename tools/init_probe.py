@@ -30,8 +30,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alexnet_lib import AlexNet  # noqa: E402
-from alexnet_lib.augment import DatasetStatistics  # noqa: E402
 from alexnet_lib.checkpoint import load_checkpoint  # noqa: E402
+from alexnet_lib.data import DatasetStatistics  # noqa: E402
 
 
 def fixed_batch(data: Path, mean: np.ndarray, n: int, crop: int = 224,

@@ -7,7 +7,9 @@ experiment chapter gets its images from here.
   (:class:`BuiltinShapes`, :func:`make_tensors`, :func:`write_image_folder`).
 * :mod:`.imagenet`: ImageNet-style folders with the paper's preprocessing
   (:func:`imagenet_folder`, :func:`validate_image_folder`, :func:`paper_transform`,
-  :func:`compute_mean_image`, :func:`load_rgb`).
+  :func:`load_rgb`).
+* :mod:`.stats`: the mean image and RGB PCA in one pass (:func:`compute_dataset_statistics`,
+  :class:`DatasetStatistics`, :func:`compute_mean_image`).
 * :mod:`.cifar10`: CIFAR-10 from the python-pickle layout (:class:`CIFAR10`).
 * :func:`default_data_root`: ``data/`` at the repository root, or ``$ALEXNET_DATA``.
 """
@@ -34,18 +36,22 @@ from .imagenet import (
     IMG_EXTENSIONS,
     PAPER_SIZE,
     FolderSummary,
-    MeanImage,
     SubtractMean,
-    compute_mean_image,
     find_corrupt_images,
     imagenet_folder,
     is_image_file,
-    load_mean,
     load_rgb,
     paper_transform,
     validate_image_folder,
 )
 from .paths import default_data_root
+from .stats import (
+    DatasetStatistics,
+    MeanImage,
+    compute_dataset_statistics,
+    compute_mean_image,
+    load_mean,
+)
 
 __all__ = [
     "CIFAR10",
@@ -55,6 +61,7 @@ __all__ = [
     "NUM_CLASSES",
     "PAPER_SIZE",
     "BuiltinShapes",
+    "DatasetStatistics",
     "CorruptImageError",
     "DatasetError",
     "DatasetNotFoundError",
@@ -63,6 +70,7 @@ __all__ = [
     "SubtractMean",
     "cifar10_classes",
     "cifar10_dir",
+    "compute_dataset_statistics",
     "compute_mean_image",
     "default_data_root",
     "find_corrupt_images",

@@ -33,8 +33,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.datasets import ImageFolder
 
+from ..augment import random_crop_flip
 from .errors import CorruptImageError
-from .pipeline import EpochSampler, PipelineConfig, _worker_init
+from .interface import PipelineConfig, worker_init
+from .sampling import EpochSampler
 
 __all__ = ["GpuJpegPipeline", "make_gpu_pipeline", "decode_batch", "resize_center_crop", "load_decoders"]
 
@@ -267,7 +269,7 @@ class GpuJpegPipeline:
             self.dataset, batch_size=config.batch_size, sampler=self.sampler, collate_fn=_collate,
             num_workers=config.workers, persistent_workers=config.workers > 0,
             prefetch_factor=4 if config.workers > 0 else None,
-            worker_init_fn=_worker_init if config.workers else None)
+            worker_init_fn=worker_init if config.workers else None)
         self.epoch, self.first_batch = 0, 0
         self.background = self.device.type == "cuda" if background is None else background
         self.prefetch = prefetch
@@ -320,8 +322,6 @@ class GpuJpegPipeline:
         return torch.stack([good[pos] for pos in range(len(datas))]), labels
 
     def _prepare(self, batch: PackedFiles, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        from ..augment import random_crop_flip
-
         x, labels = self._decode_filling(batch.files(), batch.indices, batch.labels)
         x = x - self.mean  # mean before cropping
         if self.train:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,8 +37,10 @@ from PIL import Image
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
 
+from ..augment import SubtractMean
 from .errors import CorruptImageError, DatasetError, DatasetNotFoundError
 from .paths import default_data_root
+from .stats import MeanImage, compute_mean_image, load_mean  # noqa: F401 - their old home
 
 IMG_EXTENSIONS: tuple[str, ...] = (
     ".jpg",
@@ -244,165 +246,6 @@ def validate_image_folder(
 
 
 # --------------------------------------------------------------------------- transforms
-
-
-@dataclass
-class MeanImage:
-    """The training set's mean image and per-channel statistics, in [0, 1] units.
-
-    Attributes:
-        image: (3, H, W) float32, the per-pixel mean (the paper's "mean activity").
-        channel_mean: (3,) float32, the mean of each channel over all pixels.
-        channel_std: (3,) float32, the standard deviation of each channel over all pixels.
-        count: how many images went into it.
-        meta: free-form strings saved with it, e.g. ``{"root": ..., "transform": ...}``.
-    """
-
-    image: np.ndarray
-    channel_mean: np.ndarray
-    channel_std: np.ndarray
-    count: int
-    meta: dict[str, str] = field(default_factory=dict)
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        """What :meth:`save` writes (subclasses add their own arrays)."""
-        return dict(
-            image=self.image.astype(np.float32),
-            channel_mean=self.channel_mean.astype(np.float32),
-            channel_std=self.channel_std.astype(np.float32),
-            count=np.int64(self.count),
-            meta_keys=np.array(list(self.meta), dtype=str),
-            meta_values=np.array(list(self.meta.values()), dtype=str),
-        )
-
-    def save(self, path: str | Path) -> Path:
-        """Write a compressed ``.npz`` (about 0.7 MB for 3 x 256 x 256)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:  # a file object stops NumPy from appending '.npz'
-            np.savez_compressed(f, **self._arrays())
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> MeanImage:
-        """Read a file written by :meth:`save`."""
-        path = Path(path)
-        if not path.is_file():
-            raise DatasetNotFoundError(
-                f"mean-image file not found: {path}. Compute it once with "
-                "alexnet_lib.data.compute_mean_image(dataset).save(path)."
-            )
-        with np.load(path, allow_pickle=False) as z:
-            return cls(
-                image=z["image"],
-                channel_mean=z["channel_mean"],
-                channel_std=z["channel_std"],
-                count=int(z["count"]),
-                meta=dict(zip(z["meta_keys"].tolist(), z["meta_values"].tolist(), strict=True)),
-            )
-
-
-def load_mean(path: str | Path) -> MeanImage:
-    """Read a mean image saved with :meth:`MeanImage.save`."""
-    return MeanImage.load(path)
-
-
-def compute_mean_image(
-    dataset: torch.utils.data.Dataset,
-    batch_size: int = 64,
-    num_workers: int = 0,
-    max_images: int | None = None,
-    progress: bool = False,
-) -> MeanImage:
-    """Average a dataset of equally sized (3, H, W) tensors: the paper's mean image.
-
-    Use the training split with the paper's transform without mean subtraction, e.g.
-    ``compute_mean_image(imagenet_folder(root, "train"))``. Sums are kept in float64, so
-    the result does not depend on the batch size beyond float32 rounding of the output.
-
-    Args:
-        dataset: yields ``(tensor, label)`` (or bare tensors) of one shape, in [0, 1].
-        batch_size, num_workers: passed to the ``DataLoader``.
-        max_images: use this many images, evenly spaced over the dataset (a quick estimate:
-            10,000 ImageNet images give the mean to well under 1/255).
-        progress: show a tqdm progress bar.
-    """
-    n = len(dataset)  # type: ignore[arg-type]
-    if n == 0:
-        raise DatasetError("cannot compute a mean over an empty dataset")
-    if max_images is not None and max_images < n:
-        indices = np.linspace(0, n - 1, num=max_images).round().astype(int).tolist()
-        dataset = torch.utils.data.Subset(dataset, indices)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
-    if progress:
-        from tqdm.auto import tqdm
-
-        loader = tqdm(loader, desc="mean image", unit="batch")
-    total = squares = None
-    count = 0
-    for batch in loader:
-        x = batch[0] if isinstance(batch, (list, tuple)) else batch
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
-            raise DatasetError(
-                "compute_mean_image needs (3, H, W) tensors; give the dataset a transform "
-                "that ends in ToTensor() (e.g. paper_transform())"
-            )
-        x = x.to(torch.float64)
-        if total is None:
-            total = torch.zeros(x.shape[1:], dtype=torch.float64)
-            squares = torch.zeros(3, dtype=torch.float64)
-        elif x.shape[1:] != total.shape:
-            raise DatasetError(f"images differ in size: {tuple(x.shape[1:])} vs {tuple(total.shape)}")
-        total += x.sum(0)
-        squares += x.pow(2).sum((0, 2, 3))
-        count += x.shape[0]
-    assert total is not None and squares is not None
-    image = total / count
-    pixels = count * image.shape[1] * image.shape[2]
-    channel_mean = total.sum((1, 2)) / pixels
-    channel_var = (squares / pixels - channel_mean**2).clamp_min(0.0)
-    return MeanImage(
-        image=image.float().numpy(),
-        channel_mean=channel_mean.float().numpy(),
-        channel_std=channel_var.sqrt().float().numpy(),
-        count=count,
-    )
-
-
-class SubtractMean(torch.nn.Module):
-    """Subtract the training-set mean from a (3, H, W) or (N, 3, H, W) tensor.
-
-    Args:
-        mean: a :class:`MeanImage`, or a (3, H, W) or (3,) array or tensor.
-        per_channel: subtract the per-channel mean (3 numbers) instead of the per-pixel
-            mean image. The paper subtracts the per-pixel image; per-channel works at any
-            size, e.g. after cropping.
-
-    The per-pixel mean must match the input's size: subtract it before cropping to 224,
-    as the paper did (it stored 256 x 256 images with the mean already subtracted).
-    """
-
-    def __init__(self, mean: MeanImage | np.ndarray | torch.Tensor, per_channel: bool = False):
-        super().__init__()
-        if isinstance(mean, MeanImage):
-            values = mean.channel_mean if per_channel else mean.image
-        else:
-            values = mean
-        values = torch.as_tensor(np.asarray(values), dtype=torch.float32)
-        if values.dim() == 1:
-            values = values[:, None, None]
-        if values.dim() != 3 or values.shape[0] != 3:
-            raise ValueError(f"mean must be (3,) or (3, H, W), got {tuple(values.shape)}")
-        self.register_buffer("mean", values)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mean.shape[1:] != (1, 1) and x.shape[-2:] != self.mean.shape[1:]:
-            raise ValueError(
-                f"the mean image is {tuple(self.mean.shape)} but the input is "
-                f"{tuple(x.shape)}: subtract the per-pixel mean before cropping, or use "
-                "SubtractMean(mean, per_channel=True)"
-            )
-        return x - self.mean.to(x.dtype)
 
 
 def paper_transform(

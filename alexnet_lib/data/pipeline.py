@@ -29,86 +29,26 @@ collated in pinned memory and copied to the GPU asynchronously (``non_blocking=T
 from __future__ import annotations
 
 import math
-import signal
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset, default_collate
+from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 from torchvision import transforms
 
+from ..augment import train_transform
 from .builtin import CLASSES, BuiltinShapes
 from .errors import CorruptImageError
 from .imagenet import imagenet_folder, paper_transform
+from .interface import PIPELINE_KINDS, Pipeline, PipelineConfig, worker_init
+from .sampling import EpochSampler
+from .stats import compute_dataset_statistics
 
 __all__ = ["PipelineConfig", "Pipeline", "CPUPipeline", "EpochSampler", "SkipCorrupt", "Skipped",
            "PIPELINE_KINDS", "make_pipeline", "make_dataset", "image_transform",
            "dataset_statistics"]
-
-PIPELINE_KINDS: tuple[str, ...] = ("cpu", "gpu")
-"""The kinds :func:`make_pipeline` knows (``--pipeline`` choices)."""
-
-
-@dataclass
-class PipelineConfig:
-    """Everything a pipeline needs to know, whatever its kind.
-
-    Attributes:
-        dataset: ``"imagenet"`` (an ImageNet-style folder at ``root``) or ``"builtin"`` (the
-            library's generated shapes, made on the fly at ``image_size``).
-        root: the folder with ``train/<class>/`` and ``val/<class>/`` (``dataset="imagenet"``).
-        image_size: side of the stored (or resized and centre-cropped) square image: 256.
-        crop_size: side of the training crops and test patches: 224.
-        batch_size: images per batch **on this rank**.
-        workers: decoding processes (0 decodes in the training process).
-        augment: ``"paper"`` (mean image subtracted, random crop + flip, PCA lighting) or
-            ``"torchvision"`` (RandomResizedCrop + flip, per-channel normalisation).
-        statistics: the training set's :class:`~alexnet_lib.augment.DatasetStatistics`
-            (mean image, channel mean/std and RGB PCA) in [0, 1] units.
-        lighting_std: standard deviation of the PCA lighting's ``alpha`` (0.1; 0 disables).
-        input_scale: the pipeline's output is multiplied by this: 255 gives the paper's
-            0..255 pixel units, 1 keeps [0, 1] units.
-        train_images, val_images: use only this many images of a split (evenly spaced, so all
-            classes stay), or for the built-in dataset, generate this many; None for all.
-        seed: the shuffling seed (and the built-in dataset's seed).
-        rank, world_size: this process's share of every epoch under data parallelism.
-        channels_last: return images in ``torch.channels_last`` memory format.
-    """
-
-    dataset: str = "imagenet"
-    root: Path | None = None
-    image_size: int = 256
-    crop_size: int = 224
-    batch_size: int = 128
-    workers: int = 4
-    augment: str = "paper"
-    statistics: Any = None
-    lighting_std: float = 0.1
-    input_scale: float = 1.0
-    train_images: int | None = None
-    val_images: int | None = None
-    seed: int = 0
-    rank: int = 0
-    world_size: int = 1
-    channels_last: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)  # options of other pipeline kinds
-
-
-class Pipeline(Protocol):
-    """The contract of every pipeline kind (see the module docstring)."""
-
-    skipped: list[tuple[str, str]]
-
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]: ...
-
-    def __len__(self) -> int: ...
-
-    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None: ...
-
 
 # --------------------------------------------------------------------------- datasets
 
@@ -152,8 +92,6 @@ def image_transform(config: PipelineConfig, train: bool) -> Callable[[Any], Tens
     device). ``augment="torchvision"``: torchvision's reference recipe, ``RandomResizedCrop`` and
     flip for training, resize + centre square for evaluation, each normalised per channel.
     """
-    from ..augment import train_transform  # augment imports data; import here to avoid a cycle
-
     stats = config.statistics
     if stats is None:
         raise ValueError("the pipeline needs the training set's statistics (config.statistics)")
@@ -183,8 +121,6 @@ def dataset_statistics(config: PipelineConfig, max_images: int | None = 10_000,
     resized, centre square: the paper's stored images); 10,000 ImageNet images pin the mean to
     well under one grey level. A corrupt image is replaced by its next good neighbour.
     """
-    from ..augment import compute_dataset_statistics
-
     dataset, _ = make_dataset(config, "train", paper_transform(None, size=config.image_size))
     return compute_dataset_statistics(_NextIfCorrupt(dataset), num_workers=config.workers,
                                       max_images=max_images, progress=progress)
@@ -254,60 +190,6 @@ def _collate_skipping(batch: Sequence[Any]) -> tuple[Tensor, Tensor, list[Skippe
     return images, labels, [s for _, _, skipped in batch for s in skipped]
 
 
-def _worker_init(_worker_id: int) -> None:
-    # Ctrl-C and SIGTERM are for the training process, which saves a checkpoint and then shuts
-    # the workers down; a worker dying first would make that last fetch fail instead.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-# --------------------------------------------------------------------------- sampling
-
-
-class EpochSampler(Sampler[int]):
-    """Indices of one epoch for one rank; shuffled by ``(seed, epoch)``; resumable mid-epoch.
-
-    Training (``shuffle=True``): one permutation of all items per epoch, the same on every
-    rank, padded by wrapping around to a multiple of ``world_size`` so that all ranks do the
-    same number of steps (as ``DistributedSampler`` does); rank ``r`` takes items
-    ``r, r + world_size, ...``. Evaluation (``shuffle=False``): items in order, split the same
-    way but without padding, so that every item is counted exactly once.
-    """
-
-    def __init__(self, n: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 batch_size: int = 1) -> None:
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} out of range for world size {world_size}")
-        self.n, self.shuffle, self.seed = n, shuffle, seed
-        self.rank, self.world_size, self.batch_size = rank, world_size, batch_size
-        self.epoch, self.skip = 0, 0
-
-    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        """Choose the epoch's permutation and skip its first ``skip_batches`` batches."""
-        self.epoch, self.skip = epoch, skip_batches * self.batch_size
-
-    def _indices(self) -> list[int]:
-        if not self.shuffle:
-            return list(range(self.rank, self.n, self.world_size))
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.n, generator=g).tolist()
-        total = math.ceil(self.n / self.world_size) * self.world_size
-        order += order[: total - self.n]
-        return order[self.rank::self.world_size]
-
-    def full_length(self) -> int:
-        """Items in a whole epoch on this rank (before skipping)."""
-        if self.shuffle:
-            return math.ceil(self.n / self.world_size)
-        return len(range(self.rank, self.n, self.world_size))
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._indices()[self.skip:])
-
-    def __len__(self) -> int:
-        return max(0, self.full_length() - self.skip)
-
-
 # --------------------------------------------------------------------------- the CPU pipeline
 
 
@@ -333,7 +215,7 @@ class CPUPipeline:
         self.loader = DataLoader(
             SkipCorrupt(dataset), batch_size=config.batch_size, sampler=self.sampler,
             num_workers=workers, collate_fn=_collate_skipping,
-            pin_memory=device.type == "cuda", worker_init_fn=_worker_init if workers else None,
+            pin_memory=device.type == "cuda", worker_init_fn=worker_init if workers else None,
             # Workers stay alive between epochs: re-forking 8 processes costs seconds each epoch.
             persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
 

@@ -30,10 +30,12 @@ One job per module:
 * :mod:`.command`: :func:`main`.
 """
 
-from .command import evaluate_checkpoint, main
+from ..checkpoint import build_model
+from ..evaluate import evaluate_checkpoint
+from .command import main
 from .config import DEFAULTS, MACHINE_KEYS, RUNTIME_KEYS, build_parser, resolve_config
 from .dist import DistInfo
-from .recipes import BUILTIN_SMOKE, INITS, RECIPES, build_model
+from .recipes import BUILTIN_SMOKE, INITS, RECIPES
 from .schedule import LRSchedule
 from .trainer import Trainer
 

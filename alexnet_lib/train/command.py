@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import faulthandler
 import io
-import os
 import signal
 import sys
 from pathlib import Path
@@ -15,73 +14,15 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..checkpoint import CheckpointError, load_checkpoint
+from ..checkpoint import CheckpointError
 from ..data.errors import DatasetError
-from ..data.imagenet import validate_image_folder
 from ..data.paths import default_data_root
-from ..data.pipeline import PipelineConfig, make_pipeline
-from ..evaluate import PAPER_RESULT, evaluate, format_results
-from .config import EXIT_OK, EXIT_USAGE, HOW_TO_GET_IMAGENET, build_parser, resolve_config
+from ..evaluate import evaluate_checkpoint
+from .config import EXIT_USAGE, HOW_TO_GET_IMAGENET, build_parser, resolve_config
 from .dist import dist_from_env
-from .inputs import stats_from_state
-from .recipes import build_model
 from .trainer import Trainer
 
-__all__ = ["main", "evaluate_checkpoint"]
-
-
-def evaluate_checkpoint(path: str | Path, data: str | None = None, val_images: int | None = None,
-                        batch_size: int | None = None, workers: int | None = None,
-                        device: str | None = None, ten_crop: bool = True) -> int:
-    """Print the centre-crop and 10-crop top-1/top-5 error of a checkpoint; returns the exit status."""
-    try:
-        state = load_checkpoint(path)
-    except CheckpointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    cfg = dict(state["config"])
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    root = Path(data) if data else (Path(cfg["data"]) if cfg.get("data") else
-                                    default_data_root() / "imagenet")
-    if data and cfg["dataset"] == "builtin":
-        cfg["dataset"] = "imagenet"
-    try:
-        if cfg["dataset"] == "imagenet":
-            validate_image_folder(root, "val")
-        pipe_cfg = PipelineConfig(
-            dataset=cfg["dataset"], root=root if cfg["dataset"] == "imagenet" else None,
-            image_size=cfg["image_size"], crop_size=cfg["crop_size"],
-            batch_size=batch_size or cfg["batch_size"],
-            workers=workers if workers is not None else max(1, min(16, os.cpu_count() or 1)),
-            augment=cfg["augment"], statistics=stats_from_state(state["statistics"]),
-            input_scale=cfg["input_scale"], val_images=val_images or cfg.get("val_images"),
-            seed=cfg["seed"])
-        batches = make_pipeline("cpu", "val", pipe_cfg, dev)
-    except DatasetError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    classes = list(getattr(batches, "classes", ()))
-    if classes != list(state["classes"]):
-        print(f"error: the validation classes of {root} ({len(classes)}) are not the classes the "
-              f"checkpoint was trained on ({len(state['classes'])})", file=sys.stderr)
-        return EXIT_USAGE
-    model = build_model(cfg, len(classes))
-    model.load_state_dict(state["model"])
-    model.to(dev)
-    results = [evaluate(model, batches, cfg["crop_size"])]
-    if ten_crop:
-        results.append(evaluate(model, batches, cfg["crop_size"], ten_crop=True))
-    where = root if cfg["dataset"] == "imagenet" else "the built-in dataset"
-    print(f"{path}: epoch {state['epoch']}, {cfg['arch']}, {len(classes)} classes; "
-          f"validation set of {where}")
-    print(format_results(results))
-    if cfg["dataset"] == "imagenet" and len(classes) == 1000:
-        print(PAPER_RESULT)
-    skipped = getattr(batches, "skipped", [])
-    if skipped:
-        print(f"skipped {len(skipped)} images that cannot be decoded, e.g. {skipped[0][0]}")
-    return EXIT_OK
-
+__all__ = ["main"]
 
 
 def _stacks_on_sigusr1() -> None:

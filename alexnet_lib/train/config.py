@@ -18,6 +18,7 @@ import torch
 
 from ..checkpoint import CheckpointError, load_checkpoint
 from ..data.pipeline import PIPELINE_KINDS
+from ..evaluate import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from .dist import DistInfo, auto_device, dist_from_env, world_size_mismatch
 from .recipes import BUILTIN_SMOKE, INITS, RECIPES
 
@@ -44,7 +45,6 @@ are kept from the checkpoint, so that the resumed run continues the same experim
 MACHINE_KEYS = frozenset({"device", "amp", "channels_last", "compile", "workers"})
 """Settings decided anew for the machine a resumed run continues on, unless given."""
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2  # 2: argparse's for a usage error
 
 HOW_TO_GET_IMAGENET = """\
 no ImageNet folder found: pass --data PATH, or put it at {default}.

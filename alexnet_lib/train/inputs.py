@@ -12,17 +12,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from ..augment import DatasetStatistics
+from ..checkpoint import statistics_from_state
 from ..data.errors import DatasetError
 from ..data.imagenet import validate_image_folder
 from ..data.paths import default_data_root
 from ..data.pipeline import Pipeline, PipelineConfig, dataset_statistics, make_pipeline
+from ..data.stats import DatasetStatistics
 from .dist import DistInfo, barrier
 
-__all__ = ["dataset_root", "run_statistics", "make_pipelines", "stats_to_state", "stats_from_state"]
+__all__ = ["dataset_root", "run_statistics", "make_pipelines"]
 
 
 def dataset_root(cfg: dict[str, Any]) -> Path | None:
@@ -34,30 +34,11 @@ def dataset_root(cfg: dict[str, Any]) -> Path | None:
     return root
 
 
-def stats_to_state(stats: DatasetStatistics) -> dict[str, Any]:
-    """The statistics as tensors and plain values, for a checkpoint that loads with
-    ``weights_only=True``."""
-    return {"image": torch.from_numpy(np.asarray(stats.image, dtype=np.float32)),
-            "channel_mean": torch.from_numpy(np.asarray(stats.channel_mean, dtype=np.float32)),
-            "channel_std": torch.from_numpy(np.asarray(stats.channel_std, dtype=np.float32)),
-            "count": int(stats.count),
-            "rgb_eigenvalues": torch.from_numpy(np.asarray(stats.rgb_eigenvalues, dtype=np.float64)),
-            "rgb_eigenvectors": torch.from_numpy(np.asarray(stats.rgb_eigenvectors, dtype=np.float64))}
-
-
-def stats_from_state(state: dict[str, Any]) -> DatasetStatistics:
-    """The inverse of :func:`stats_to_state`."""
-    return DatasetStatistics(image=state["image"].numpy(), channel_mean=state["channel_mean"].numpy(),
-                             channel_std=state["channel_std"].numpy(), count=int(state["count"]),
-                             rgb_eigenvalues=state["rgb_eigenvalues"].numpy(),
-                             rgb_eigenvectors=state["rgb_eigenvectors"].numpy())
-
-
 def run_statistics(cfg: dict[str, Any], root: Path | None, out: Path, info: DistInfo,
                    checkpoint: dict[str, Any] | None, log: Callable[[str], None]) -> DatasetStatistics:
     """The mean image and RGB PCA: from the checkpoint, a file, or computed (rank 0) once."""
     if checkpoint is not None:
-        return stats_from_state(checkpoint["statistics"])
+        return statistics_from_state(checkpoint["statistics"])
     if cfg["stats"]:
         return DatasetStatistics.load(cfg["stats"])
     if root is not None:

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
-from ..model import AlexNet
-
-__all__ = ["RECIPES", "BUILTIN_SMOKE", "INITS", "build_model"]
+__all__ = ["RECIPES", "BUILTIN_SMOKE", "INITS"]
 
 RECIPES: dict[str, dict[str, Any]] = {
     # Krizhevsky, Sutskever & Hinton 2012, Section 5 "Details of learning" and Section 4.1.
@@ -73,26 +69,3 @@ minute on two CPU cores (it is a smoke test of the machinery, not an experiment)
 
 INITS = ("paper", "paper-code", "caffe", "torch", "kaiming")
 """The ``--init`` choices (see :data:`alexnet_lib.model.INIT_SCHEMES` for what each draws)."""
-
-
-def build_model(cfg: dict[str, Any], num_classes: int) -> nn.Module:
-    """The network of the run's settings, on the CPU (single device; see ``--model-parallel``)."""
-    if cfg["arch"] == "torchvision":
-        from torchvision.models import alexnet
-
-        return alexnet(num_classes=num_classes, dropout=cfg["dropout"])
-    kaiming = cfg["init"] == "kaiming"
-    model = AlexNet(num_classes, lrn=None if cfg["lrn"] == "none" else cfg["lrn"],
-                    lrn_per_column=not cfg.get("lrn_across_columns", False),
-                    remove=tuple(cfg.get("remove") or ()),
-                    dropout=cfg["dropout"], groups=cfg["columns"], width=cfg["width"],
-                    hidden=cfg["hidden"], input_size=cfg["crop_size"],
-                    init="torch" if kaiming else cfg["init"])
-    if kaiming:
-        # PyTorch's default init shrinks the signal layer by layer, and the paper's N(0, 0.01)
-        # relies on 60M parameters' fan-in; in a CPU-sized AlexNet both leave the loss stuck at
-        # ln(classes) for many epochs. He et al.'s fan-in normal init keeps the scale. Drawn
-        # after the "torch" init, as always, so that a seed gives the weights it always gave;
-        # model.config then says init="kaiming", which AlexNet accepts (a checkpoint rebuilds).
-        model.reset_parameters("kaiming")
-    return model

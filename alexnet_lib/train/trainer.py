@@ -21,7 +21,16 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, rng_state, set_rng_state
+from ..checkpoint import (
+    FORMAT,
+    CheckpointError,
+    atomic_save,
+    build_model,
+    load_checkpoint,
+    rng_state,
+    set_rng_state,
+    statistics_to_state,
+)
 from ..evaluate import PAPER_RESULT, EvalResult, evaluate, format_results
 from .config import EXIT_FAILED, EXIT_OK
 from .dist import (
@@ -34,8 +43,7 @@ from .dist import (
     sum_over_ranks,
     world_size_mismatch,
 )
-from .inputs import dataset_root, make_pipelines, run_statistics, stats_to_state
-from .recipes import build_model
+from .inputs import dataset_root, make_pipelines, run_statistics
 from .rundir import RunFolder, describe_run
 from .schedule import LRSchedule, param_groups
 from .stopping import EXIT_SIGNAL, SignalWatch, Stop, nonfinite_message
@@ -170,7 +178,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "rng": states, "config": dict(self.cfg), "model_config": self.model_config,
-            "classes": list(self.classes), "statistics": stats_to_state(self.statistics),
+            "classes": list(self.classes), "statistics": statistics_to_state(self.statistics),
             "best_err": self.best_err, "history": list(self.history),
             "progress_sums": self.progress_sums.clone(), "elapsed": self.elapsed + self._session(),
         }
