@@ -227,6 +227,7 @@ def inspect_experiment(n_train: int = DEFAULTS["n_train"], n_test: int = DEFAULT
                 "first": class_agreement(idx[:, :1], data.train_y, data.test_y[agree]),
                 # How close in pixels these neighbours are, among all training images.
                 "pixel_percentile_median": float(distance_percentile(d2_pixels, idx).median()),
+                "neighbours": idx.tolist(),  # so the rates can be recomputed from the indices
             }
     w = conv1_kernels(model)
     return {

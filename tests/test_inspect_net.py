@@ -123,6 +123,11 @@ def test_tiny_experiment_neighbours_match_its_features(tiny_result):
     for kind in ("fc7", "pixels"):
         agree = r["agreement"][kind]
         assert 0 <= agree["pixel_percentile_median"] <= 1
+        labels = torch.tensor(agree["neighbours"]) % 10  # the built-in label of item i
+        assert labels.shape == (10, 3)
+        assert agree["k"] == class_agreement(torch.tensor(agree["neighbours"]),
+                                             torch.arange(TINY["n_train"]) % 10,
+                                             torch.arange(10) % 10)
         assert 0 <= agree["k"] <= 1 and abs(10 * agree["first"] - round(10 * agree["first"])) < 1e-9
 
 
