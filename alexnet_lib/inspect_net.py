@@ -49,7 +49,7 @@ from .provenance import float_settings
 __all__ = ["COMMAND", "DEFAULTS", "conv1_kernels", "column_colourfulness", "fc7_features",
            "pixel_features", "squared_distances", "pair_distances",
            "nearest_neighbours", "distance_percentile", "class_agreement", "train_network",
-           "inspect_experiment", "save_record", "load_record", "redraw", "plot_kernels",
+           "inspect_experiment", "save_record", "load_record", "redraw", "plot_classes", "plot_kernels",
            "plot_neighbours", "plot_history", "run"]
 
 COMMAND = "python -m alexnet_lib.inspect_net"
@@ -274,6 +274,25 @@ def redraw(index: int, config: dict[str, Any], split: str = "train") -> np.ndarr
     image, _ = generate_image(index, split, config["image_size"], config["seed"], config["style"])
     top = (config["image_size"] - config["crop"]) // 2
     return image[top:top + config["crop"], top:top + config["crop"]]
+
+
+def plot_classes(config: dict[str, Any], per_class: int = 1):
+    """The first ``per_class`` training images of each class, as the record's run saw them
+    (centre patches, :func:`redraw`), titled with the class."""
+    import matplotlib.pyplot as plt
+
+    n = len(CLASSES)
+    fig, axes = plt.subplots(per_class, n, figsize=(1.1 * n, 1.25 * per_class + 0.1),
+                             squeeze=False)
+    for r in range(per_class):
+        for c, name in enumerate(CLASSES):
+            ax = axes[r, c]
+            ax.imshow(redraw(r * n + c, config))  # item i has label i % 10
+            ax.set_title(name, fontsize=8, pad=2)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout(pad=0.3)
+    return fig
 
 
 def plot_kernels(result: dict[str, Any]):
