@@ -6,19 +6,21 @@ A training run of AlexNet on ImageNet takes hours to days; the paper's took 5-6.
 a power cut, a pre-empted cluster job or a full disk is worse than losing a few minutes, so
 the rules here are:
 
-* **Atomic.** :func:`atomic_save` writes to a temporary file in the same folder, flushes and
-  ``fsync``-s it, then renames it over the target (``os.replace`` is atomic on POSIX file
-  systems). A reader sees the old checkpoint or the new one, never half of one, even if the
-  process is killed with SIGKILL in the middle of the write.
+* **Atomic.** :func:`atomic_save` (and :func:`atomic_write`, for any file) writes to a
+  temporary file in the same folder, flushes and ``fsync``-s it, then renames it over the
+  target (``os.replace`` is atomic on POSIX file systems). A reader sees the old checkpoint or
+  the new one, never half of one, even if the process is killed with SIGKILL mid-write.
 * **Safe to load.** A checkpoint holds only tensors and plain Python values (dicts, lists,
   tuples, str, int, float, bool, None), so it loads with ``torch.load(weights_only=True)``,
   which cannot run code from the file. NumPy's and Python's RNG states are converted to
   tensors and lists for that reason (:func:`rng_state`).
 * **Complete.** With the model, optimizer, learning-rate schedule, epoch, step, gradient scaler
   and all four RNG states (torch CPU, CUDA, NumPy, Python's ``random``), a resumed run continues
-  where the saved one stopped; with its ``config`` and the training set's statistics
-  (:func:`statistics_to_state`), a checkpoint rebuilds its own network (:func:`build_model`) and
-  test pipeline, which is how ``python -m alexnet_lib.evaluate`` tests it.
+  where the saved one stopped; with its ``config`` and the training set's statistics, a
+  checkpoint rebuilds its own network and test pipeline
+  (:func:`alexnet_lib.evaluate.evaluate_checkpoint`).
+
+This module imports nothing else of the library, so that every layer can use its writer.
 """
 
 from __future__ import annotations
@@ -26,20 +28,15 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
-from torch import nn
-
-from .data.stats import DatasetStatistics
-from .model import AlexNet
 
 __all__ = ["FORMAT", "CheckpointError", "atomic_save", "load_checkpoint", "rng_state",
-           "set_rng_state", "remove_stale_temp_files", "TEMP_PREFIX", "build_model",
-           "statistics_to_state", "statistics_from_state"]
+           "set_rng_state", "remove_stale_temp_files", "TEMP_PREFIX", "atomic_open", "atomic_write"]
 
 FORMAT = "alexnet_lib.checkpoint/1"
 """The value of the ``"format"`` key; bumped if the layout ever changes incompatibly."""
@@ -63,19 +60,24 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save(obj)`` to ``path`` atomically: temp file + fsync + rename.
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open ``path`` for writing so that it is replaced in one step when the block ends.
 
-    If anything fails (an exception, a full disk), the temporary file is removed and ``path``
-    still holds its previous content. If the process is killed mid-write, only a hidden
-    ``.tmp-*`` file is left behind; :func:`remove_stale_temp_files` clears those.
+    Defined in the book's chapter "Training AlexNet at ImageNet scale" (the run folder): the one
+    atomic writer of the library (checkpoints, the run folder's files, prepared images). The
+    block writes to a temporary file in the same folder; on leaving it the file is flushed and
+    ``fsync``-ed, renamed over ``path`` (``os.replace``, atomic on POSIX file systems) and the
+    folder is ``fsync``-ed, so the rename itself survives a power cut. If the block raises, the
+    temporary file is removed and ``path`` keeps its previous content; if the process is killed,
+    only a hidden ``.tmp-*`` file is left behind, which :func:`remove_stale_temp_files` clears.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f"{TEMP_PREFIX}{path.name}.{os.getpid()}"
     try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
+        with open(tmp, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -84,7 +86,20 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
-    return path
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (:func:`atomic_open`: temp file + fsync + rename)."""
+    with atomic_open(path) as f:
+        torch.save(obj, f)
+    return Path(path)
+
+
+def atomic_write(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` (text or bytes) to ``path`` atomically (:func:`atomic_open`)."""
+    with atomic_open(path, "w" if isinstance(data, str) else "wb") as f:
+        f.write(data)
+    return Path(path)
 
 
 def remove_stale_temp_files(folder: str | Path) -> list[Path]:
@@ -159,43 +174,3 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     if state.get("cuda") is not None and torch.cuda.is_available():
         cuda_states = state["cuda"][: torch.cuda.device_count()]
         torch.cuda.set_rng_state_all(cuda_states)
-
-
-# --------------------------------------------------------------------------- what rebuilds a run
-
-
-def build_model(cfg: dict[str, Any], num_classes: int) -> nn.Module:
-    """The network a run's settings (a checkpoint's ``config``) describe, on the CPU.
-
-    Defined for the training command (``alexnet_lib.train``), which builds it, and the evaluation
-    command, which rebuilds it from a checkpoint; ``--model-parallel`` splits it afterwards.
-    """
-    if cfg["arch"] == "torchvision":
-        from torchvision.models import alexnet
-
-        return alexnet(num_classes=num_classes, dropout=cfg["dropout"])
-    kaiming = cfg["init"] == "kaiming"
-    model = AlexNet(num_classes, lrn=None if cfg["lrn"] == "none" else cfg["lrn"],
-                    lrn_per_column=not cfg.get("lrn_across_columns", False),
-                    remove=tuple(cfg.get("remove") or ()),
-                    dropout=cfg["dropout"], groups=cfg["columns"], width=cfg["width"],
-                    hidden=cfg["hidden"], input_size=cfg["crop_size"],
-                    init="torch" if kaiming else cfg["init"])
-    if kaiming:
-        # PyTorch's default init shrinks the signal layer by layer, and the paper's N(0, 0.01)
-        # relies on 60M parameters' fan-in; in a CPU-sized AlexNet both leave the loss stuck at
-        # ln(classes) for many epochs. He et al.'s fan-in normal init keeps the scale. Drawn
-        # after the "torch" init, as always, so that a seed gives the weights it always gave;
-        # model.config then says init="kaiming", which AlexNet accepts (a checkpoint rebuilds).
-        model.reset_parameters("kaiming")
-    return model
-
-
-def statistics_to_state(stats: DatasetStatistics) -> dict[str, Any]:
-    """The training set's statistics as tensors and plain values (``weights_only`` loading)."""
-    return stats.to_state()
-
-
-def statistics_from_state(state: dict[str, Any]) -> DatasetStatistics:
-    """The inverse of :func:`statistics_to_state`."""
-    return DatasetStatistics.from_state(state)

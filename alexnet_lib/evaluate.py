@@ -25,19 +25,23 @@ import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
 from .augment import center_crop, predict_ten_crop
-from .checkpoint import CheckpointError, build_model, load_checkpoint, statistics_from_state
+from .checkpoint import CheckpointError, load_checkpoint
 from .data.errors import DatasetError
 from .data.imagenet import validate_image_folder
 from .data.paths import default_data_root
 from .data.pipeline import PipelineConfig, make_pipeline
+from .data.stats import DatasetStatistics
+from .model import AlexNet
 
-__all__ = ["EvalResult", "topk_correct", "evaluate", "format_results", "evaluate_checkpoint", "main",
+__all__ = ["EvalResult", "topk_correct", "evaluate", "format_results", "build_model", "evaluate_checkpoint",
+           "main",
            "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -140,6 +144,33 @@ def format_results(results: Iterable[EvalResult]) -> str:
     return "\n".join(lines)
 
 
+def build_model(cfg: dict[str, Any], num_classes: int) -> nn.Module:
+    """The network a run's settings (a checkpoint's ``config``) describe, on the CPU.
+
+    Defined for the training command (``alexnet_lib.train``), which builds it, and the evaluation
+    command, which rebuilds it from a checkpoint; ``--model-parallel`` splits it afterwards.
+    """
+    if cfg["arch"] == "torchvision":
+        from torchvision.models import alexnet
+
+        return alexnet(num_classes=num_classes, dropout=cfg["dropout"])
+    kaiming = cfg["init"] == "kaiming"
+    model = AlexNet(num_classes, lrn=None if cfg["lrn"] == "none" else cfg["lrn"],
+                    lrn_per_column=not cfg.get("lrn_across_columns", False),
+                    remove=tuple(cfg.get("remove") or ()),
+                    dropout=cfg["dropout"], groups=cfg["columns"], width=cfg["width"],
+                    hidden=cfg["hidden"], input_size=cfg["crop_size"],
+                    init="torch" if kaiming else cfg["init"])
+    if kaiming:
+        # PyTorch's default init shrinks the signal layer by layer, and the paper's N(0, 0.01)
+        # relies on 60M parameters' fan-in; in a CPU-sized AlexNet both leave the loss stuck at
+        # ln(classes) for many epochs. He et al.'s fan-in normal init keeps the scale. Drawn
+        # after the "torch" init, as always, so that a seed gives the weights it always gave;
+        # model.config then says init="kaiming", which AlexNet accepts (a checkpoint rebuilds).
+        model.reset_parameters("kaiming")
+    return model
+
+
 def evaluate_checkpoint(path: str | Path, data: str | None = None, val_images: int | None = None,
                         batch_size: int | None = None, workers: int | None = None,
                         device: str | None = None, ten_crop: bool = True) -> int:
@@ -163,7 +194,7 @@ def evaluate_checkpoint(path: str | Path, data: str | None = None, val_images: i
             image_size=cfg["image_size"], crop_size=cfg["crop_size"],
             batch_size=batch_size or cfg["batch_size"],
             workers=workers if workers is not None else max(1, min(16, os.cpu_count() or 1)),
-            augment=cfg["augment"], statistics=statistics_from_state(state["statistics"]),
+            augment=cfg["augment"], statistics=DatasetStatistics.from_state(state["statistics"]),
             input_scale=cfg["input_scale"], val_images=val_images or cfg.get("val_images"),
             seed=cfg["seed"])
         batches = make_pipeline("cpu", "val", pipe_cfg, dev)

@@ -18,15 +18,37 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["cpu_model", "float_settings", "FLOAT_KEYS", "same_float_settings", "describe"]
+__all__ = ["cpu_model", "float_settings", "FLOAT_KEYS", "same_float_settings", "describe", "git_state"]
 
 FLOAT_KEYS = ("cpu_model", "cpu_capability", "onednn_max_cpu_isa", "threads", "torch")
 """The settings that must all be equal for a CPU run to give the same floats."""
+
+
+def git_state(repo: str | Path, paths: Sequence[str] = (), short: bool = False) -> dict[str, Any]:
+    """The code a run or record was made with: ``{"commit", "dirty", "error"}`` of ``repo``.
+
+    Defined for the training command's ``env.json`` and the experiments' records (the one copy of
+    this question). ``commit``: HEAD's hash (12 characters if ``short``); ``dirty``: whether
+    tracked files (only those under ``paths``, if given) have uncommitted changes; both None,
+    and ``error`` saying why, where git is missing or ``repo`` is not a checkout.
+    """
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, text=True, capture_output=True,
+                              check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short=12" if short else "--verify", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", *paths))
+    except (OSError, subprocess.CalledProcessError) as err:  # no git binary, or not a checkout
+        return {"commit": None, "dirty": None, "error": f"{type(err).__name__}: {err}"}
+    return {"commit": commit, "dirty": dirty, "error": None}
 
 
 def cpu_model() -> str:

@@ -17,7 +17,9 @@ from alexnet_lib.checkpoint import (
     FORMAT,
     TEMP_PREFIX,
     CheckpointError,
+    atomic_open,
     atomic_save,
+    atomic_write,
     load_checkpoint,
     remove_stale_temp_files,
     rng_state,
@@ -126,3 +128,19 @@ def test_sigkill_during_writes_never_leaves_a_half_written_checkpoint(tmp_path):
     # Killed writers may leave their hidden temp file, never a damaged last.pt.
     others = {p.name for p in tmp_path.iterdir()} - {"last.pt", "writer.py"}
     assert all(name.startswith(TEMP_PREFIX) for name in others), others
+
+
+def test_atomic_write_replaces_whole_files_or_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "sub" / "config.json"
+    atomic_write(target, "old\n")
+    assert target.read_text() == "old\n"
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    atomic_write(target, b"new\n")  # bytes too (prepared JPEGs)
+    assert target.read_bytes() == b"new\n" and len(synced) >= 2  # the file, then its folder
+    with pytest.raises(RuntimeError), atomic_open(target, "w") as f:
+        f.write("half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "new\n"
+    assert [p.name for p in target.parent.iterdir()] == ["config.json"]  # no temporary file left

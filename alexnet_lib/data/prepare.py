@@ -54,6 +54,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..checkpoint import atomic_write
 from .errors import DatasetError, DatasetNotFoundError
 from .imagenet import PAPER_SIZE, is_image_file, validate_image_folder
 
@@ -242,9 +243,7 @@ def _run_task(task: Task, out: str, size: int, quality: int, overwrite: bool) ->
         elif info["mode"] not in ("RGB", "CMYK"):
             result["other"].append(f"{name} (mode {info['mode']})")
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".tmp-{target.name}.{os.getpid()}"
-        tmp.write_bytes(jpeg)
-        os.replace(tmp, target)
+        atomic_write(target, jpeg)
         result["written"] += 1
     return result
 

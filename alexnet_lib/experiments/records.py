@@ -21,12 +21,11 @@ and a list of :class:`Record`, one per claim (or part of a claim) the experiment
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..provenance import float_settings
+from ..provenance import float_settings, git_state
 
 __all__ = ["Record", "STATUSES", "RESULTS_DIR", "git_commit", "result_path", "save_result",
            "load_result", "load_records"]
@@ -81,15 +80,10 @@ def git_commit(repo: Path = _REPO, paths: tuple[str, ...] = _EXPERIMENT_CODE) ->
     """The short commit hash of ``repo``'s HEAD, ``+dirty`` if the code the experiments run
     (``paths``: the experiments, the model, LRN and the data code) has uncommitted changes to
     tracked files; ``"unknown"`` outside a git checkout."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                *paths], cwd=repo, capture_output=True, text=True,
-                               check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    state = git_state(repo, paths, short=True)
+    if state["commit"] is None:
         return "unknown"
-    return head + ("+dirty" if dirty else "")
+    return state["commit"] + ("+dirty" if state["dirty"] else "")
 
 
 def result_path(folder: str | Path, experiment: str, dataset: str = "builtin") -> Path:

@@ -30,8 +30,7 @@ One job per module:
 * :mod:`.command`: :func:`main`.
 """
 
-from ..checkpoint import build_model
-from ..evaluate import evaluate_checkpoint
+from ..evaluate import build_model, evaluate_checkpoint
 from .command import main
 from .config import DEFAULTS, MACHINE_KEYS, RUNTIME_KEYS, build_parser, resolve_config
 from .dist import DistInfo

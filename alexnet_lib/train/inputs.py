@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import statistics_from_state
 from ..data.errors import DatasetError
 from ..data.imagenet import validate_image_folder
 from ..data.paths import default_data_root
@@ -38,7 +37,7 @@ def run_statistics(cfg: dict[str, Any], root: Path | None, out: Path, info: Dist
                    checkpoint: dict[str, Any] | None, log: Callable[[str], None]) -> DatasetStatistics:
     """The mean image and RGB PCA: from the checkpoint, a file, or computed (rank 0) once."""
     if checkpoint is not None:
-        return statistics_from_state(checkpoint["statistics"])
+        return DatasetStatistics.from_state(checkpoint["statistics"])
     if cfg["stats"]:
         return DatasetStatistics.load(cfg["stats"])
     if root is not None:

@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import socket
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,11 +23,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpoint import remove_stale_temp_files
+from ..checkpoint import atomic_write, remove_stale_temp_files
 from ..data.paths import repo_root
+from ..provenance import git_state
 from .dist import DistInfo
 
-__all__ = ["METRIC_FIELDS", "environment", "write_text_atomic", "describe_run", "RunFolder"]
+__all__ = ["METRIC_FIELDS", "environment", "describe_run", "RunFolder"]
 
 METRIC_FIELDS = ("epoch", "lr", "train_loss", "train_top1_err", "val_loss", "val_top1_err",
                  "val_top5_err", "images_per_s", "epoch_seconds", "skipped_images", "hours")
@@ -55,22 +55,11 @@ def environment(argv: list[str], info: DistInfo) -> dict[str, Any]:
     root = repo_root()
     env["git_commit"] = env["git_dirty"] = None
     if root is not None:
-        try:
-            env["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, text=True,
-                                               capture_output=True, check=True).stdout.strip()
-            status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                    cwd=root, text=True, capture_output=True, check=True).stdout
-            env["git_dirty"] = bool(status.strip())
-        except (OSError, subprocess.CalledProcessError) as err:  # no git binary, or not a checkout
-            env["git_error"] = f"{type(err).__name__}: {err}"  # commit/dirty stay None, and say why
+        git = git_state(root)
+        env["git_commit"], env["git_dirty"] = git["commit"], git["dirty"]
+        if git["error"]:
+            env["git_error"] = git["error"]  # commit/dirty stay None, and say why
     return env
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step (a reader sees the old file or the new one)."""
-    tmp = path.parent / f".tmp-{path.name}.{os.getpid()}"
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def describe_run(cfg: dict[str, Any], model: nn.Module, classes: int, root: Path | None,
@@ -114,14 +103,14 @@ class RunFolder:
             return
         self.out.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(self.out)
-        write_text_atomic(self.out / "config.json", json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+        atomic_write(self.out / "config.json", json.dumps(cfg, indent=2, sort_keys=True) + "\n")
         env = environment(argv, info)
         env_path = self.out / "env.json"
         if resumed and env_path.is_file():  # keep where each session ran
             old = json.loads(env_path.read_text())
             sessions = old.get("sessions", [old])
             env = {**env, "sessions": [*sessions, env]}
-        write_text_atomic(env_path, json.dumps(env, indent=2, default=str) + "\n")
+        atomic_write(env_path, json.dumps(env, indent=2, default=str) + "\n")
         self.write_metrics(history)
 
     def write_metrics(self, history: list[dict[str, Any]]) -> None:
@@ -134,12 +123,12 @@ class RunFolder:
         for row in history:
             writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v
                              for k, v in ((k, row.get(k)) for k in METRIC_FIELDS)})
-        write_text_atomic(self.out / "metrics.csv", buf.getvalue())
+        atomic_write(self.out / "metrics.csv", buf.getvalue())
 
     def write_json(self, name: str, obj: dict[str, Any]) -> None:
         """A small report, e.g. ``throughput.json`` or ``final.json``."""
         if self.main:
-            write_text_atomic(self.out / name, json.dumps(obj, indent=2) + "\n")
+            atomic_write(self.out / name, json.dumps(obj, indent=2) + "\n")
 
     def scalar(self, tag: str, value: float, step: int, purge_step: int | None = None) -> None:
         """A point of TensorBoard's curve ``tag``. ``purge_step`` (given on the first call of a

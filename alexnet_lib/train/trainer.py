@@ -21,17 +21,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpoint import (
-    FORMAT,
-    CheckpointError,
-    atomic_save,
-    build_model,
-    load_checkpoint,
-    rng_state,
-    set_rng_state,
-    statistics_to_state,
-)
-from ..evaluate import PAPER_RESULT, EvalResult, evaluate, format_results
+from ..checkpoint import FORMAT, CheckpointError, atomic_save, load_checkpoint, rng_state, set_rng_state
+from ..evaluate import PAPER_RESULT, EvalResult, build_model, evaluate, format_results
 from .config import EXIT_FAILED, EXIT_OK
 from .dist import (
     DistInfo,
@@ -178,7 +169,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
             "rng": states, "config": dict(self.cfg), "model_config": self.model_config,
-            "classes": list(self.classes), "statistics": statistics_to_state(self.statistics),
+            "classes": list(self.classes), "statistics": self.statistics.to_state(),
             "best_err": self.best_err, "history": list(self.history),
             "progress_sums": self.progress_sums.clone(), "elapsed": self.elapsed + self._session(),
         }
