@@ -456,3 +456,13 @@ def test_cifar_reader_rejects_bad_files(tmp_path: Path):
     (folder / "test_batch").write_bytes(pickle.dumps(bad_labels)[:50])
     with pytest.raises(DatasetError, match="truncated"):
         load_cifar10_arrays(tmp_path, "test")
+
+
+def test_evenly_spaced_subset_keeps_both_ends_and_every_class():
+    from alexnet_lib.data.sampling import evenly_spaced
+
+    assert evenly_spaced(10, None) == list(range(10)) and evenly_spaced(4, 9) == [0, 1, 2, 3]
+    picked = evenly_spaced(1000, 7)
+    assert picked[0] == 0 and picked[-1] == 999 and len(set(picked)) == 7
+    labels = [i // 100 for i in range(1000)]  # a class-sorted folder of 10 classes
+    assert {labels[i] for i in evenly_spaced(1000, 10)} == set(range(10))

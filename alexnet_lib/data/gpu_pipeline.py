@@ -36,7 +36,7 @@ from torchvision.datasets import ImageFolder
 from ..augment import random_crop_flip
 from .errors import CorruptImageError
 from .interface import PipelineConfig, worker_init
-from .sampling import EpochSampler
+from .sampling import EpochSampler, evenly_spaced
 
 __all__ = ["GpuJpegPipeline", "make_gpu_pipeline", "decode_batch", "resize_center_crop", "load_decoders"]
 
@@ -410,7 +410,6 @@ def make_gpu_pipeline(split: str, config: PipelineConfig, device: torch.device) 
     folder = ImageFolder(str(Path(config.root) / split))
     samples = folder.samples
     limit = config.train_images if split == "train" else config.val_images
-    if limit is not None and limit < len(samples):  # evenly spaced: every class stays
-        samples = [samples[i] for i in np.linspace(0, len(samples) - 1, num=limit).round().astype(int)]
+    samples = [samples[i] for i in evenly_spaced(len(samples), limit)]  # every class stays
     return GpuJpegPipeline(samples, config, split == "train", device, folder.classes,
                            background=config.extra.get("background"))

@@ -32,7 +32,6 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
@@ -43,7 +42,7 @@ from .builtin import CLASSES, BuiltinShapes
 from .errors import CorruptImageError
 from .imagenet import imagenet_folder, paper_transform
 from .interface import PIPELINE_KINDS, Pipeline, PipelineConfig, worker_init
-from .sampling import EpochSampler
+from .sampling import EpochSampler, evenly_spaced
 from .stats import compute_dataset_statistics
 
 __all__ = ["PipelineConfig", "Pipeline", "CPUPipeline", "EpochSampler", "SkipCorrupt", "Skipped",
@@ -51,14 +50,6 @@ __all__ = ["PipelineConfig", "Pipeline", "CPUPipeline", "EpochSampler", "SkipCor
            "dataset_statistics"]
 
 # --------------------------------------------------------------------------- datasets
-
-
-def _evenly_spaced(dataset: Dataset, limit: int | None) -> Dataset:
-    n = len(dataset)  # type: ignore[arg-type]
-    if limit is None or limit >= n:
-        return dataset
-    # Evenly spaced items keep every class of a class-sorted folder (ImageFolder sorts by class).
-    return Subset(dataset, np.linspace(0, n - 1, num=limit).round().astype(int).tolist())
 
 
 def make_dataset(config: PipelineConfig, split: str,
@@ -80,7 +71,9 @@ def make_dataset(config: PipelineConfig, split: str,
     if config.root is None:
         raise ValueError("dataset='imagenet' needs config.root")
     folder = imagenet_folder(config.root, split, transform=transform, validate=False)
-    return _evenly_spaced(folder, limit), tuple(folder.classes)
+    if limit is None or limit >= len(folder):
+        return folder, tuple(folder.classes)
+    return Subset(folder, evenly_spaced(len(folder), limit)), tuple(folder.classes)
 
 
 def image_transform(config: PipelineConfig, train: bool) -> Callable[[Any], Tensor]:

@@ -9,10 +9,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["EpochSampler"]
+__all__ = ["evenly_spaced", "EpochSampler"]
+
+
+def evenly_spaced(n: int, limit: int | None) -> list[int]:
+    """``limit`` indices spread evenly over ``range(n)``, first and last included (all ``n`` if
+    ``limit`` is None or not smaller). Evenly spaced items keep every class of a class-sorted
+    folder (``ImageFolder`` sorts by class), which the first ``limit`` would not."""
+    if limit is None or limit >= n:
+        return list(range(n))
+    return np.linspace(0, n - 1, num=limit).round().astype(int).tolist()
 
 
 class EpochSampler(Sampler[int]):

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ..augment import Magnitude, PCALighting, RGBMoments, eig_descending
 from .errors import DatasetError, DatasetNotFoundError
+from .sampling import evenly_spaced
 
 __all__ = ["MeanImage", "DatasetStatistics", "load_mean", "compute_mean_image",
            "compute_dataset_statistics"]
@@ -152,23 +153,17 @@ class DatasetStatistics(MeanImage):
                    rgb_eigenvectors=state["rgb_eigenvectors"].numpy())
 
 
-def _evenly_spaced_indices(n: int, limit: int | None) -> list[int]:
-    if limit is None or limit >= n:
-        return list(range(n))
-    return np.linspace(0, n - 1, num=limit).round().astype(int).tolist()
-
-
 def _batches(dataset: torch.utils.data.Dataset | Tensor, batch_size: int, num_workers: int,
              max_images: int | None) -> Iterable[Tensor]:
     """(N, 3, H, W) float64 batches in [0, 1] of ``max_images`` evenly spaced items."""
     if isinstance(dataset, Tensor):
         scale = 255.0 if dataset.dtype == torch.uint8 else 1.0
-        idx = _evenly_spaced_indices(len(dataset), max_images)
+        idx = evenly_spaced(len(dataset), max_images)
         return (dataset[idx[i:i + batch_size]].to(torch.float64) / scale
                 for i in range(0, len(idx), batch_size))
     n = len(dataset)  # type: ignore[arg-type]
     if max_images is not None and max_images < n:
-        dataset = torch.utils.data.Subset(dataset, _evenly_spaced_indices(n, max_images))
+        dataset = torch.utils.data.Subset(dataset, evenly_spaced(n, max_images))
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     return ((b[0] if isinstance(b, (list, tuple)) else b) for b in loader)
 
