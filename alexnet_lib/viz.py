@@ -18,7 +18,7 @@ from .model import LayerRow
 
 __all__ = ["plot_architecture", "plot_layer_costs", "plot_crops_and_flips", "plot_colour_pca",
            "plot_pca_lighting", "plot_augmentation_curves", "plot_column_filters",
-           "plot_communication", "plot_scorecard"]
+           "plot_communication", "plot_scorecard", "plot_dataset_samples"]
 
 
 def plot_architecture(rows: Sequence[LayerRow], groups: int = 2) -> Figure:
@@ -552,3 +552,28 @@ def plot_experiment(result) -> Figure:
     targets = [result.summary["target"]] if result.name == "dropout" else []
     return plot_error_curves(result.runs, f"{titles[result.name]} ({result.scale.split(';')[0]})",
                              targets)
+
+
+def plot_dataset_samples(style: str = "natural", size: int = 32, per_class: int = 4,
+                         seed: int = 0) -> Figure:
+    """The built-in dataset's first ``per_class`` training images of each class, one row per class.
+
+    Defined in "ReLU vs tanh", where the multi-seed experiments' data is shown before it is used.
+    The images are the generator's (the same bytes on any machine), drawn at ``size`` px.
+    """
+    from .data.builtin import CLASSES, NUM_CLASSES, generate_batch
+
+    images, labels = generate_batch(NUM_CLASSES * per_class, size=size, seed=seed, style=style)
+    fig, axes = plt.subplots(per_class, NUM_CLASSES, figsize=(NUM_CLASSES * 0.9, per_class * 0.95))
+    for c in range(NUM_CLASSES):
+        mine = [i for i in range(len(labels)) if int(labels[i]) == c][:per_class]
+        for r, i in enumerate(mine):
+            ax = axes[r, c]
+            ax.imshow(np.asarray(images[i]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(CLASSES[c], fontsize=8)
+    fig.suptitle(f"the built-in dataset, style {style!r}, {size}x{size} px", fontsize=9)
+    fig.tight_layout()
+    return fig

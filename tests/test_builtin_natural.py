@@ -67,3 +67,20 @@ def test_pixel_covariance_is_dominated_by_brightness_like_photographs() -> None:
         assert low < share < high, share
     _, vectors = rgb_covariance_eig(natural.float().div(255))
     assert float(vectors[:, 0].abs().min()) > 0.4  # p1 mixes R, G and B alike: brightness
+
+
+def test_the_samples_figure_shows_each_class_in_its_column() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from alexnet_lib.data.builtin import CLASSES, generate_image
+    from alexnet_lib.viz import plot_dataset_samples
+
+    fig = plot_dataset_samples(per_class=2, size=32)
+    axes = fig.axes
+    assert len(axes) == 2 * len(CLASSES)
+    assert [ax.get_title() for ax in axes[:len(CLASSES)]] == list(CLASSES)
+    # the first image of the first column is the first training image of class 0
+    first = next(i for i in range(100) if generate_image(i, size=32, style="natural")[1] == 0)
+    shown = axes[0].get_images()[0].get_array()
+    assert (shown == generate_image(first, size=32, style="natural")[0]).all()
