@@ -108,12 +108,13 @@ def test_the_html_is_the_same_on_every_run_and_differs_with_the_states():
     assert len(ids) == 2  # two explorers on one page do not share an id
 
 
-def test_figures_and_images_become_inline_pngs_and_figures_are_closed():
+def test_figures_become_inline_pngs_photos_jpegs_and_figures_are_closed():
     fig, ax = plt.subplots(figsize=(2, 1))
     ax.plot([0, 1], [1, 0])
     image = Image.new("RGB", (8, 8), (200, 10, 10))
-    html = render_content([fig, "caption", image], dpi=40)
-    assert html.count('src="data:image/png;base64,') == 2
+    html = render_content([fig, "caption", None, image], dpi=40)
+    assert html.count('src="data:image/png;base64,') == 1
+    assert html.count('src="data:image/jpeg;base64,') == 1
     assert '<pre class="sx-text">caption</pre>' in html
     assert not plt.fignum_exists(fig.number)
     with pytest.raises(TypeError):

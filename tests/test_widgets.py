@@ -102,3 +102,52 @@ def test_architecture_static_has_a_table_per_position(monkeypatch):
     index = explorer.labels.index(("219", "2", "overlapping", "two", "1.0"))
     assert "54x54x96" in explorer.texts[index]
     assert explorer.texts[index] == widgets.architecture_table(219, 2, "overlapping", 2, 1.0)
+
+
+def statics():
+    maps = (torch.randn(8, 12, 12, generator=torch.Generator().manual_seed(0)) * 50).relu()
+    photos = photographs(64)
+    values, vectors = rgb_covariance_eig(torch.stack(list(photos.values())))
+    return {
+        "augmentation": lambda: widgets.augmentation_static(photos["coffee"], values, vectors, crop=48),
+        "communication": widgets.communication_static,
+        "scorecard": lambda: widgets.scorecard_static(scorecard_rows()),
+        "activation": widgets.activation_static,
+        "lrn": lambda: widgets.lrn_static(maps, channels=(0, 1, 2)),
+        "pooling": widgets.pooling_static,
+        "dropout": widgets.dropout_static,
+    }
+
+
+@pytest.mark.parametrize("name", list(statics()))
+def test_static_explorer_has_a_state_per_position_and_every_slider_matters(name):
+    explorer = statics()[name]()
+    sizes = [len(values) for _, values in explorer.controls]
+    assert len(explorer.state_view) == len(explorer.labels) == int(torch.tensor(sizes).prod())
+    assert explorer.texts[explorer.initial_index()].strip(), f"{name} starts on an empty state"
+    # Each slider changes what is shown for some setting of the others.
+    for i, (slider, _) in enumerate(explorer.controls):
+        groups: dict[tuple, set[int]] = {}
+        for labels, view in zip(explorer.labels, explorer.state_view, strict=True):
+            groups.setdefault(labels[:i] + labels[i + 1:], set()).add(view)
+        assert any(len(views) > 1 for views in groups.values()), f"{name}: {slider!r} changes nothing"
+
+
+def test_static_states_are_the_live_explorers_views():
+    explorer = widgets.activation_static(depth=3)
+    index = explorer.labels.index(("2",))
+    assert explorer.texts[index] == widgets.activation_view(2.0, 3)[1]
+    assert "after 3 layers" in explorer.texts[index]
+    explorer = widgets.pooling_static()
+    assert explorer.texts[explorer.labels.index(("13", "2", "2"))] == widgets.pooling_view(13, 2, 2)[1]
+    assert "1 pixel(s) at the end are never pooled" in widgets.pooling_view(13, 2, 2)[1]
+
+
+def test_communication_table_counts_the_paper_net_built_on_the_cpu():
+    from alexnet_lib.model import AlexNet
+    from alexnet_lib.towers import crossing_traffic
+
+    net = AlexNet()
+    cpu = (sum(c.values_forward for c in crossing_traffic(net)), sum(p.numel() for p in net.parameters()))
+    assert widgets.communication_table(256, 4, 2) == widgets.communication_table(256, 4, 2, cpu)
+    assert cpu[1] == 60_965_224
