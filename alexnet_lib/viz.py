@@ -21,14 +21,42 @@ __all__ = ["plot_architecture", "plot_layer_costs", "plot_crops_and_flips", "plo
            "plot_communication", "plot_scorecard", "plot_dataset_samples"]
 
 
-def plot_architecture(rows: Sequence[LayerRow], groups: int = 2) -> Figure:
+def _layer_notes(model: torch.nn.Module) -> dict[str, str]:
+    """Per table row name, what the block does: kernel/stride of convs and pools, and the LRN
+    and dropout layers folded into the row above (they keep the shape)."""
+    notes: dict[str, str] = {}
+    last = ""
+    for name, m in model.named_modules():
+        short = name.rsplit(".", 1)[-1]
+        if isinstance(m, torch.nn.Conv2d):
+            k, st = m.kernel_size, m.stride
+            last = short
+            notes[last] = f"{k[0]}x{k[1]} /{st[0]}"
+        elif isinstance(m, torch.nn.MaxPool2d):
+            last = short
+            notes[last] = f"max {m.kernel_size}/{m.stride}"
+        elif isinstance(m, torch.nn.Linear):
+            last = short
+            notes[last] = ""
+        elif type(m).__name__ == "LocalResponseNorm" and last:
+            notes[last] += "\n+ LRN"
+        elif isinstance(m, torch.nn.Dropout) and last:
+            notes[last] += f"dropout\n{m.p:g}"
+    return notes
+
+
+def plot_architecture(rows: Sequence[LayerRow], groups: int = 2,
+                      model: torch.nn.Module | None = None) -> Figure:
     """Feature maps as blocks, left to right (defined in "The architecture").
 
     A block's height is the map's side in pixels and its width grows with the number of
     channels; with ``groups=2`` each conv block is drawn as the paper's two columns (towers),
-    and the layers that take input from both columns (conv3, fc6, fc7, fc8) are marked.
+    and the layers that take input from both columns (conv3, fc6, fc7, fc8) are marked. With
+    ``model`` (the network ``rows`` come from), each block also says what makes it: kernel size
+    and stride of the convolutions and poolings, and the LRN and dropout layers.
     """
-    fig, ax = plt.subplots(figsize=(11, 3.6))
+    notes = _layer_notes(model) if model is not None else {}
+    fig, ax = plt.subplots(figsize=(11, 3.9 if notes else 3.6))
     x = 0.0
     crossing = {"conv3", "fc6", "fc7", "fc8"}
     for row in rows:
@@ -50,12 +78,16 @@ def plot_architecture(rows: Sequence[LayerRow], groups: int = 2) -> Figure:
         shape = "x".join(str(s) for s in (row.output_shape[1:] + row.output_shape[:1]))
         ax.text(x + width / 2, height / 2 + 2, f"{row.name}\n{shape}", ha="center", va="bottom",
                 fontsize=8)
+        below = -height / 2 - 3
+        if notes.get(row.name):
+            ax.text(x + width / 2, below, notes[row.name], ha="center", va="top", fontsize=7)
+            below -= 4 + 5 * notes[row.name].count("\n")
         if groups == 2 and row.name in crossing:
-            ax.text(x + width / 2, -height / 2 - 3, "both\ncolumns", ha="center", va="top",
+            ax.text(x + width / 2, below, "both\ncolumns", ha="center", va="top",
                     fontsize=7, color="crimson")
         x += width + 1.2
     ax.set_xlim(-0.5, x)
-    ax.set_ylim(-45, 45)
+    ax.set_ylim(-55 if notes else -45, 45)
     ax.set_yticks([])
     ax.set_xticks([])
     for spine in ax.spines.values():
@@ -195,28 +227,38 @@ def plot_colour_pca(pixels: torch.Tensor, eigenvalues: torch.Tensor, eigenvector
 
 
 def plot_pca_lighting(photos: dict[str, torch.Tensor], lightings: dict[str, object],
-                      draws: int = 4, seed: int = 0) -> Figure:
-    """Each photograph under a few random PCA colour shifts, for several variants of the formula.
+                      draws: int = 4, seed: int = 0, exaggerate: float = 10.0) -> Figure:
+    """Each photograph as it is, then under a few random PCA colour shifts, per variant of the formula.
 
     Defined in "Data and PCA colour augmentation". ``lightings`` maps a row label to a
     :class:`~alexnet_lib.augment.PCALighting` for images in [0, 1]; every row uses the same
-    random ``alpha`` draws (the same generator seed), so rows differ only in the formula.
+    random ``alpha`` draws (the same generator seed), so rows differ only in the formula. The
+    paper's shifts are small; a last row repeats the first variant with ``alpha``'s spread times
+    ``exaggerate`` (0: no such row), so that the direction of the shifts can be seen.
     """
+    import copy
+
     names = list(photos)
-    rows = len(lightings)
-    fig, axes = plt.subplots(rows, len(names) * draws // 2, figsize=(1.45 * len(names) * draws // 2,
-                                                                     1.65 * rows), squeeze=False)
+    rows = dict(lightings)
+    if exaggerate:
+        label, first = next(iter(lightings.items()))
+        louder = copy.copy(first)
+        louder.std = first.std * exaggerate
+        rows[f"{label},\nalpha x{exaggerate:g}"] = louder
     per = draws // 2
-    for r, (label, lighting) in enumerate(lightings.items()):
+    cols = len(names) * (per + 1)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.45 * cols, 1.65 * len(rows)),
+                             squeeze=False)
+    for r, (label, lighting) in enumerate(rows.items()):
         for i, name in enumerate(names):
             g = torch.Generator().manual_seed(seed + i)
             batch = photos[name][None].expand(per, -1, -1, -1).double()
             shifted = lighting(batch, g)
+            _show(axes[r, i * (per + 1)], photos[name].float(), "original" if r == 0 else "")
             for k in range(per):
-                ax = axes[r, i * per + k]
-                _show(ax, shifted[k].float())
-                if i == 0 and k == 0:
-                    ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+                _show(axes[r, i * (per + 1) + 1 + k], shifted[k].float(),
+                      f"shift {k + 1}" if r == 0 else "")
+        axes[r, 0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
     fig.suptitle("PCA colour augmentation: each image shifted by one random RGB vector", fontsize=9)
     fig.tight_layout()
     return fig
@@ -530,13 +572,17 @@ def plot_dropout_masks(activations, p: float = 0.5, seed: int = 0) -> Figure:
               ("train, inverted: m*a/(1-p)", mask * a / (1 - p)), ("test, paper: (1-p)*a", (1 - p) * a),
               ("test, inverted: a", a)]
     vmax = float(max(a.max() / (1 - p), 1e-9))
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.0 * len(panels), 2.6))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.0 * len(panels) + 0.8, 2.6))
+    shown = None
     for ax, (title, img) in zip(axes, panels, strict=True):
-        ax.imshow(img, cmap="magma", vmin=0, vmax=1 if title.startswith("mask") else vmax)
+        im = ax.imshow(img, cmap="magma", vmin=0, vmax=1 if title.startswith("mask") else vmax)
+        if not title.startswith("mask"):
+            shown = im  # every panel but the mask shares this colour scale
         ax.set_title(f"{title}\nmean {img.mean():.3f}", fontsize=7)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
+    fig.colorbar(shown, ax=list(axes), shrink=0.8, pad=0.01, label="unit output (mask: 0 or 1)")
     return fig
 
 
