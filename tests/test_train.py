@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import signal
@@ -447,6 +448,68 @@ def test_plateau_schedule_drops_after_patience_at_most_max_drops():
     restored = LRSchedule("plateau", 0.01)
     restored.load_state_dict(s.state_dict())
     assert restored.state_dict() == s.state_dict()
+
+
+def old_plateau_rule(errors, lr, factor, patience, threshold, max_drops):
+    """The hand-written rule the schedule had before torch's ReduceLROnPlateau: the lr after each
+    epoch, and (best, bad epochs, drops) after each epoch."""
+    best, bad, drops, lrs, states = math.inf, 0, 0, [], []
+    for err in errors:
+        if err < best - threshold:
+            best, bad = err, 0
+        else:
+            bad += 1
+            if bad >= patience and drops < max_drops:
+                lr, drops, bad = lr * factor, drops + 1, 0
+        lrs.append(lr)
+        states.append(dict(lr=lr, best=best, bad_epochs=bad, drops=drops))
+    return lrs, states
+
+
+# 21 epochs: improvements, stalls within the threshold, a fall smaller than it, and more stalls
+# than max_drops can answer.
+VAL_ERRORS = [0.80, 0.70, 0.65, 0.65, 0.651, 0.649, 0.55, 0.54, 0.54, 0.541, 0.54, 0.50, 0.4995,
+              0.50, 0.50, 0.49, 0.49, 0.49, 0.49, 0.49, 0.49]
+
+
+@pytest.mark.parametrize("patience, threshold, max_drops", [(3, 0.001, 3), (2, 0.001, 3), (1, 0.0, 2),
+                                                            (3, 0.01, 1)])
+def test_torch_schedulers_give_the_old_rules_learning_rates(patience, threshold, max_drops):
+    expected, _ = old_plateau_rule(VAL_ERRORS, 0.01, 0.1, patience, threshold, max_drops)
+    s = LRSchedule("plateau", 0.01, factor=0.1, patience=patience, threshold=threshold,
+                   max_drops=max_drops)
+    got = []
+    for epoch, err in enumerate(VAL_ERRORS, 1):
+        s.update(epoch, err)
+        got.append(s.lr)
+    assert got == expected  # the same products, bit for bit
+    assert len(set(expected)) > 1  # the sequence drops the lr at least once
+    step = LRSchedule("step", 0.01, factor=0.1, step_epochs=7)
+    lrs = []
+    for epoch in range(1, 22):
+        step.update(epoch, None)
+        lrs.append(step.lr)
+    assert lrs == pytest.approx([0.01 * 0.1 ** (epoch // 7) for epoch in range(1, 22)], rel=1e-12)
+
+
+def test_a_schedule_saved_before_torchs_schedulers_resumes():
+    _, states = old_plateau_rule(VAL_ERRORS, 0.01, 0.1, 3, 0.001, 3)
+    expected, _ = old_plateau_rule(VAL_ERRORS, 0.01, 0.1, 3, 0.001, 3)
+    for k in (5, 9, 14):  # resume after epoch k from the old checkpoint's schedule state
+        s = LRSchedule("plateau", 0.01, factor=0.1, patience=3, threshold=0.001, max_drops=3)
+        s.load_state_dict(states[k - 1])
+        assert s.lr == expected[k - 1] and s.drops == states[k - 1]["drops"]
+        for epoch, err in enumerate(VAL_ERRORS[k:], k + 1):
+            s.update(epoch, err)
+            assert s.lr == expected[epoch - 1]
+    old_step = dict(lr=0.001, best=math.inf, bad_epochs=0, drops=1)  # an old step schedule, epoch 8
+    s = LRSchedule("step", 0.01, factor=0.1, step_epochs=7)
+    with pytest.raises(ValueError, match="epochs_done"):
+        s.load_state_dict(old_step)
+    s.load_state_dict(old_step, epochs_done=8)
+    for epoch in range(9, 16):
+        s.update(epoch, None)
+    assert s.lr == pytest.approx(1e-4, rel=1e-12) and s.drops == 2  # the drop at epoch 14
 
 
 def test_step_schedule():
