@@ -75,7 +75,8 @@ def test_seed_store_returns_a_part_only_for_the_same_code_and_protocol(tmp_path)
     assert store.get(1) is None
     assert SeedStore(tmp_path, "other", {"n": 1}).get(0) is None
     assert SeedStore(tmp_path, "abc", {"n": 2}).get(0) is None
-    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temporary file
+    # atomic writes leave no temporary file behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0.json", "tuning.json"]
 
 
 def test_figure1_makes_a_record_resumes_it_and_the_scorecard_reads_it(tmp_path) -> None:

@@ -22,13 +22,12 @@ import ast
 import hashlib
 import importlib.util
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint import atomic_write
 from .evidence import Verdict, paired_verdict
 from .records import RESULTS_DIR
 
@@ -65,21 +64,9 @@ def code_hash(modules: Sequence[str]) -> str:
 
 
 def write_json(path: str | Path, payload: Any) -> Path:
-    """Write ``payload`` as JSON atomically (a temporary file, fsync, rename): a crash leaves the
-    old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(payload, indent=1) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``payload`` as JSON atomically (:func:`alexnet_lib.checkpoint.atomic_write`): a crash
+    leaves the old file or the new one, never half of one."""
+    return atomic_write(path, json.dumps(payload, indent=1) + "\n")
 
 
 @dataclass
