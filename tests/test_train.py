@@ -25,7 +25,6 @@ from PIL import Image
 
 from alexnet_lib.checkpoint import CheckpointError, load_checkpoint
 from alexnet_lib.data import write_image_folder
-from alexnet_lib.data.pipeline import EpochSampler
 from alexnet_lib.train import DistInfo, LRSchedule, Trainer, build_model, build_parser, main, resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -519,20 +518,6 @@ def test_step_schedule():
         s.update(epoch, None)
         lrs[epoch] = s.lr
     assert lrs[29] == 0.01 and lrs[30] == pytest.approx(0.001) and lrs[60] == pytest.approx(1e-4)
-
-
-def test_epoch_sampler_partitions_shuffles_and_skips():
-    ranks = [EpochSampler(23, shuffle=True, seed=1, rank=r, world_size=2, batch_size=4) for r in (0, 1)]
-    for s in ranks:
-        s.set_epoch(3)
-    a, b = (list(s) for s in ranks)
-    assert len(a) == len(b) == 12 and set(a) | set(b) == set(range(23))  # padded by wrapping
-    ranks[0].set_epoch(4)
-    assert list(ranks[0]) != a  # a new order each epoch
-    ranks[0].set_epoch(3, skip_batches=2)
-    assert list(ranks[0]) == a[8:]  # resuming mid-epoch skips what was done
-    val = [EpochSampler(23, shuffle=False, rank=r, world_size=2) for r in (0, 1)]
-    assert sorted(list(val[0]) + list(val[1])) == list(range(23))  # evaluation: each image once
 
 
 def test_png_cmyk_and_grayscale_files_train_like_jpegs(folder, stats, tmp_path):

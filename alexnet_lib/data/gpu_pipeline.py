@@ -36,7 +36,7 @@ from torchvision.datasets import ImageFolder
 from ..augment import random_crop_flip
 from .errors import CorruptImageError
 from .interface import PipelineConfig, worker_init
-from .sampling import EpochSampler, evenly_spaced
+from .sampling import ResumableSampler, evenly_spaced
 
 __all__ = ["GpuJpegPipeline", "make_gpu_pipeline", "decode_batch", "resize_center_crop", "load_decoders"]
 
@@ -257,9 +257,9 @@ class GpuJpegPipeline:
         self.decoders = working_decoders(self.device)
         self.dataset = _FileBytes([(str(p), int(y)) for p, y in samples])
         self.skipped: list[tuple[str, str]] = []
-        self.sampler = EpochSampler(len(self.dataset), shuffle=train, seed=config.seed,
-                                    rank=config.rank, world_size=config.world_size,
-                                    batch_size=config.batch_size)
+        self.sampler = ResumableSampler(self.dataset, shuffle=train, seed=config.seed,
+                                        rank=config.rank, world_size=config.world_size,
+                                        batch_size=config.batch_size)
         stats = config.statistics
         self.mean = torch.as_tensor(np.asarray(stats.image), dtype=torch.float32).to(self.device)
         # The lighting module stays on the CPU with the generator: it draws the shifts there and
@@ -290,7 +290,7 @@ class GpuJpegPipeline:
         return torch.Generator().manual_seed(int(key.generate_state(1, np.uint64)[0]))
 
     def __len__(self) -> int:
-        return math.ceil(self.sampler.full_length() / self.config.batch_size)
+        return math.ceil(self.sampler.num_samples / self.config.batch_size)
 
     def _decode_filling(self, datas: Sequence[bytes | Tensor], indices: list[int],
                         labels: Tensor) -> tuple[Tensor, Tensor]:

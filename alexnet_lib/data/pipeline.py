@@ -42,10 +42,10 @@ from .builtin import CLASSES, BuiltinShapes
 from .errors import CorruptImageError
 from .imagenet import imagenet_folder, paper_transform
 from .interface import PIPELINE_KINDS, Pipeline, PipelineConfig, worker_init
-from .sampling import EpochSampler, evenly_spaced
+from .sampling import ResumableSampler, evenly_spaced
 from .stats import compute_dataset_statistics
 
-__all__ = ["PipelineConfig", "Pipeline", "CPUPipeline", "EpochSampler", "SkipCorrupt", "Skipped",
+__all__ = ["PipelineConfig", "Pipeline", "CPUPipeline", "ResumableSampler", "SkipCorrupt", "Skipped",
            "PIPELINE_KINDS", "make_pipeline", "make_dataset", "image_transform",
            "dataset_statistics"]
 
@@ -201,9 +201,9 @@ class CPUPipeline:
                  device: torch.device, classes: Sequence[str] = ()) -> None:
         self.config, self.device, self.classes = config, device, tuple(classes)
         self.skipped: list[tuple[str, str]] = []
-        self.sampler = EpochSampler(len(dataset), shuffle=train, seed=config.seed,  # type: ignore[arg-type]
-                                    rank=config.rank, world_size=config.world_size,
-                                    batch_size=config.batch_size)
+        self.sampler = ResumableSampler(dataset, shuffle=train, seed=config.seed,  # type: ignore[arg-type]
+                                        rank=config.rank, world_size=config.world_size,
+                                        batch_size=config.batch_size)
         workers = config.workers
         self.loader = DataLoader(
             SkipCorrupt(dataset), batch_size=config.batch_size, sampler=self.sampler,
@@ -216,7 +216,7 @@ class CPUPipeline:
         self.sampler.set_epoch(epoch, skip_batches)
 
     def __len__(self) -> int:
-        return math.ceil(self.sampler.full_length() / self.config.batch_size)
+        return math.ceil(self.sampler.num_samples / self.config.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         scale = self.config.input_scale

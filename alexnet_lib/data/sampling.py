@@ -6,14 +6,17 @@ in mid-epoch); used by both pipeline kinds.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sized
 
 import numpy as np
-import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DistributedSampler
 
-__all__ = ["evenly_spaced", "EpochSampler"]
+__all__ = ["evenly_spaced", "ResumableSampler", "SEED_STRIDE"]
+
+SEED_STRIDE = 1_000_003
+"""Epoch ``e`` of a run with seed ``s`` shuffles with ``s * SEED_STRIDE + e`` (see
+:class:`ResumableSampler`)."""
 
 
 def evenly_spaced(n: int, limit: int | None) -> list[int]:
@@ -25,45 +28,44 @@ def evenly_spaced(n: int, limit: int | None) -> list[int]:
     return np.linspace(0, n - 1, num=limit).round().astype(int).tolist()
 
 
-class EpochSampler(Sampler[int]):
-    """Indices of one epoch for one rank; shuffled by ``(seed, epoch)``; resumable mid-epoch.
+class ResumableSampler(DistributedSampler):
+    """torch's ``DistributedSampler`` that can start an epoch after its first batches (a resume).
 
-    Training (``shuffle=True``): one permutation of all items per epoch, the same on every
-    rank, padded by wrapping around to a multiple of ``world_size`` so that all ranks do the
-    same number of steps (as ``DistributedSampler`` does); rank ``r`` takes items
-    ``r, r + world_size, ...``. Evaluation (``shuffle=False``): items in order, split the same
-    way but without padding, so that every item is counted exactly once.
+    Training (``shuffle=True``): ``DistributedSampler``'s order, one permutation of all items per
+    epoch, the same on every rank, padded by wrapping around to a multiple of ``world_size``, rank
+    ``r`` taking items ``r, r + world_size, ...``. Evaluation (``shuffle=False``): items in order,
+    split the same way but not padded, so that every item is counted exactly once.
+    ``set_epoch(epoch, skip_batches)`` then leaves out the epoch's first ``skip_batches`` batches
+    of ``batch_size`` items on this rank.
+
+    Args:
+        dataset: anything with a length (only ``len(dataset)`` is used).
+        shuffle: a new permutation every epoch (training) or the items in order (evaluation).
+        seed: the run's seed; the same on every rank.
+        rank, world_size: this process and the number of data-parallel processes.
+        batch_size: items per batch on this rank, the unit of ``skip_batches``.
     """
 
-    def __init__(self, n: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 batch_size: int = 1) -> None:
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} out of range for world size {world_size}")
-        self.n, self.shuffle, self.seed = n, shuffle, seed
-        self.rank, self.world_size, self.batch_size = rank, world_size, batch_size
-        self.epoch, self.skip = 0, 0
+    def __init__(self, dataset: Sized, shuffle: bool, seed: int = 0, rank: int = 0,
+                 world_size: int = 1, batch_size: int = 1) -> None:
+        # DistributedSampler seeds epoch e with seed + e, so seed s at epoch e + 1 would replay
+        # seed s + 1 at epoch e; spreading the seeds keeps runs of nearby seeds apart (and gives
+        # the orders of the sampler this one replaced, which seeded with the same number).
+        super().__init__(dataset, num_replicas=world_size, rank=rank, shuffle=shuffle,
+                         seed=seed * SEED_STRIDE, drop_last=False)
+        self.batch_size, self.skip = batch_size, 0
+        if not shuffle:  # no padding: DistributedSampler's __iter__ then pads with nothing
+            self.total_size = len(dataset)
+            self.num_samples = len(range(rank, self.total_size, world_size))
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
         """Choose the epoch's permutation and skip its first ``skip_batches`` batches."""
-        self.epoch, self.skip = epoch, skip_batches * self.batch_size
-
-    def _indices(self) -> list[int]:
-        if not self.shuffle:
-            return list(range(self.rank, self.n, self.world_size))
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.n, generator=g).tolist()
-        total = math.ceil(self.n / self.world_size) * self.world_size
-        order += order[: total - self.n]
-        return order[self.rank::self.world_size]
-
-    def full_length(self) -> int:
-        """Items in a whole epoch on this rank (before skipping)."""
-        if self.shuffle:
-            return math.ceil(self.n / self.world_size)
-        return len(range(self.rank, self.n, self.world_size))
+        super().set_epoch(epoch)
+        self.skip = skip_batches * self.batch_size
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._indices()[self.skip:])
+        return itertools.islice(super().__iter__(), self.skip, None)
 
     def __len__(self) -> int:
-        return max(0, self.full_length() - self.skip)
+        """Items left in the epoch on this rank (``num_samples``: the whole epoch's)."""
+        return max(0, self.num_samples - self.skip)
