@@ -75,19 +75,6 @@ __all__ = [
 
 Magnitude = Literal["eigenvalue", "stdev"]
 
-_MOVED = {"DatasetStatistics", "compute_dataset_statistics"}  # now in alexnet_lib.data.stats
-
-
-def __getattr__(name: str) -> Any:
-    """``from alexnet_lib.augment import DatasetStatistics`` (the old home) still works: the
-    statistics are data (:mod:`alexnet_lib.data.stats`), which imports this module, not the
-    reverse; import them from :mod:`alexnet_lib.data`."""
-    if name in _MOVED:
-        from .data import stats
-
-        return getattr(stats, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 # --------------------------------------------------------------------------- colour statistics
 
 

@@ -376,7 +376,7 @@ def _timing_pipeline(folder: Path, batch_size: int, workers: int, device: str):
     shift values; their numbers do not change the cost)."""
     import numpy as np
 
-    from .augment import DatasetStatistics
+    from .data import DatasetStatistics
     from .data.pipeline import PipelineConfig, make_pipeline
 
     stats = DatasetStatistics(image=np.full((3, 256, 256), 0.45, np.float32),

@@ -8,10 +8,8 @@ from PIL import Image
 from torch import nn
 
 from alexnet_lib.augment import (
-    DatasetStatistics,
     PCALighting,
     center_crop,
-    compute_dataset_statistics,
     crop_flip,
     eval_transform,
     predict_ten_crop,
@@ -23,7 +21,7 @@ from alexnet_lib.augment import (
     train_transform,
     translations,
 )
-from alexnet_lib.data import MeanImage, compute_mean_image
+from alexnet_lib.data import DatasetStatistics, MeanImage, compute_dataset_statistics, compute_mean_image
 
 
 def correlated_images(n: int = 40, size: int = 12, seed: int = 0) -> torch.Tensor:

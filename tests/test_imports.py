@@ -10,10 +10,8 @@ The graph is read from the source with :mod:`ast`, without importing anything:
   ``package`` (its ``__init__``, where ``name`` is defined).
 * Importing ``a.b.c`` first runs ``a/__init__`` and ``a/b/__init__``: an edge to each of those
   parent packages too, except the importer's own parents (they are being imported already).
-* One exception, said here so that it is not a loophole: imports inside a module-level
-  ``__getattr__`` (PEP 562) are not counted. Such a function only forwards a name that moved to
-  another module, for callers of the old import path; it runs on first use of that name, when
-  both modules are loaded, and the module's own code never calls it.
+* A module-level ``__getattr__`` (PEP 562) that forwards a moved name to its new home counts as
+  well: it is an import like any other, so the way to move a name is to update its users.
 """
 
 from __future__ import annotations
@@ -37,26 +35,14 @@ def module_files(package: Path = PACKAGE) -> dict[str, Path]:
     return modules
 
 
-def _forwarders(tree: ast.Module) -> set[int]:
-    """ids of the import nodes inside a module-level ``def __getattr__`` (see the docstring)."""
-    skip: set[int] = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
-            skip |= {id(n) for n in ast.walk(node) if isinstance(n, ast.Import | ast.ImportFrom)}
-    return skip
-
-
 def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
     """Each module's imports of other modules of the package (see the module docstring)."""
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
         tree = ast.parse(path.read_text(), str(path))
-        skip = _forwarders(tree)
         targets: set[str] = set()
         for node in ast.walk(tree):
-            if id(node) in skip:
-                continue
             if isinstance(node, ast.Import):
                 targets |= {alias.name for alias in node.names}
             elif isinstance(node, ast.ImportFrom):
@@ -120,7 +106,8 @@ def test_the_package_has_no_import_cycle():
       "a/c": "from .b.m import f\n"}, ["a.b.m", "a.c", "a.b.m"]),
     ({"a/__init__": "from . import x\n", "a/x": "from . import y\n", "a/y": "X = 1\n"}, None),
     ({"a/__init__": "", "a/x": "from .y import f\n",
-      "a/y": "def __getattr__(name):\n    from .x import f\n    return f\n"}, None),  # forwarder
+      "a/y": "def __getattr__(name):\n    from .x import f\n    return f\n"},
+     ["a.x", "a.y", "a.x"]),  # a forwarder's import counts too
 ])
 def test_the_cycle_finder(tmp_path, imports, cycle):
     for name, text in imports.items():

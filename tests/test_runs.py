@@ -101,8 +101,7 @@ def test_init_probe_tool_runs_its_steps_and_alive_checks_on_a_tiny_net(tmp_path)
     import numpy as np
 
     from alexnet_lib import AlexNet
-    from alexnet_lib.augment import DatasetStatistics
-    from alexnet_lib.data import write_image_folder
+    from alexnet_lib.data import DatasetStatistics, write_image_folder
 
     repo = Path(__file__).resolve().parents[1]
     data = write_image_folder(tmp_path / "d", size=72, train_per_class=2, val_per_class=0)
