@@ -38,7 +38,7 @@ from .data.imagenet import validate_image_folder
 from .data.paths import default_data_root
 from .data.pipeline import PipelineConfig, make_pipeline
 from .data.stats import DatasetStatistics
-from .model import AlexNet
+from .model import AlexNet, init_scheme
 
 __all__ = ["EvalResult", "topk_correct", "evaluate", "format_results", "build_model", "evaluate_checkpoint",
            "main",
@@ -154,20 +154,20 @@ def build_model(cfg: dict[str, Any], num_classes: int) -> nn.Module:
         from torchvision.models import alexnet
 
         return alexnet(num_classes=num_classes, dropout=cfg["dropout"])
-    kaiming = cfg["init"] == "kaiming"
+    he = init_scheme(cfg["init"]) == "he"  # or its alias "kaiming"
     model = AlexNet(num_classes, lrn=None if cfg["lrn"] == "none" else cfg["lrn"],
                     lrn_per_column=not cfg.get("lrn_across_columns", False),
                     remove=tuple(cfg.get("remove") or ()),
                     dropout=cfg["dropout"], groups=cfg["columns"], width=cfg["width"],
                     hidden=cfg["hidden"], input_size=cfg["crop_size"],
-                    init="torch" if kaiming else cfg["init"])
-    if kaiming:
+                    init="torch" if he else cfg["init"])
+    if he:
         # PyTorch's default init shrinks the signal layer by layer, and the paper's N(0, 0.01)
         # relies on 60M parameters' fan-in; in a CPU-sized AlexNet both leave the loss stuck at
         # ln(classes) for many epochs. He et al.'s fan-in normal init keeps the scale. Drawn
         # after the "torch" init, as always, so that a seed gives the weights it always gave;
-        # model.config then says init="kaiming", which AlexNet accepts (a checkpoint rebuilds).
-        model.reset_parameters("kaiming")
+        # model.config then says the name the run gave ("he" or "kaiming"), which AlexNet accepts.
+        model.reset_parameters(cfg["init"])
     return model
 
 

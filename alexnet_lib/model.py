@@ -22,7 +22,7 @@ on two devices.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,14 +32,14 @@ from torch import Tensor, nn
 from .lrn import LRN_PRESETS, LocalResponseNorm
 
 __all__ = ["AlexNet", "LayerRow", "layer_table", "format_layer_table", "conv_output_size",
-           "PAPER_CHANNELS", "INIT_TABLES"]
+           "PAPER_CHANNELS", "INIT_TABLES", "INIT_SCHEMES", "INIT_ALIASES", "INIT_NAMES", "init_scheme"]
 
 PAPER_CHANNELS: tuple[int, int, int, int, int] = (96, 256, 384, 384, 256)  # conv1..conv5 kernels
 PAPER_HIDDEN = 4096  # units in fc6 and fc7
 
 Activation = Literal["relu", "tanh"]
 Pooling = Literal["overlapping", "non-overlapping"]
-Init = Literal["paper", "paper-code", "caffe", "torch", "kaiming"]
+Init = Literal["paper", "paper-code", "caffe", "torch", "he", "kaiming"]
 
 # Layers whose bias the paper initialises to 1 ("accelerates the early stages of learning by
 # providing the ReLUs with positive inputs"); Caffe's bvlc_alexnet uses 0.1 there instead.
@@ -66,6 +66,49 @@ INIT_TABLES: dict[str, dict[str, tuple[float, float]]] = {
               "fc7": (0.005, 0.1), "fc8": (0.01, 0.0)},
 }
 """(weight std, bias) of every layer for the initialisations drawn from a Gaussian, by source."""
+
+
+def _gaussian(table: dict[str, tuple[float, float]]) -> Callable[[str, nn.Module], None]:
+    def draw(name: str, layer: nn.Module) -> None:
+        std, bias = table[name]
+        nn.init.normal_(layer.weight, 0.0, std)
+        nn.init.constant_(layer.bias, bias)
+    return draw
+
+
+def _torch(name: str, layer: nn.Module) -> None:
+    layer.reset_parameters()  # type: ignore[operator]
+
+
+def _he(name: str, layer: nn.Module) -> None:
+    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+    nn.init.zeros_(layer.bias)
+
+
+INIT_SCHEMES: dict[str, Callable[[str, nn.Module], None]] = {
+    **{source: _gaussian(table) for source, table in INIT_TABLES.items()},
+    "torch": _torch,  # PyTorch's default (Kaiming-uniform weights, uniform biases)
+    "he": _he,  # He et al. 2015: fan-in normal for ReLUs, biases 0
+}
+"""Every initialisation of :class:`AlexNet`, by name: ``draw(layer_name, layer)`` initialises one
+conv or linear layer (``layer_name`` is ``"conv1"`` .. ``"fc8"``), layer by layer in order."""
+
+INIT_ALIASES: dict[str, str] = {"kaiming": "he"}
+"""Other names of a scheme. The training command called He et al.'s scheme ``kaiming`` (saved
+checkpoints' ``model_config`` and the training chapter's ``--init kaiming`` say so); the
+experiments call it ``he``. Both are accepted and draw the same weights."""
+
+INIT_NAMES: tuple[str, ...] = (*INIT_SCHEMES, *INIT_ALIASES)
+"""Every name :class:`AlexNet`'s ``init`` accepts."""
+
+
+def init_scheme(name: str) -> str:
+    """The scheme of :data:`INIT_SCHEMES` that ``name`` names (an alias resolved); ValueError
+    for a name that is none of :data:`INIT_NAMES`."""
+    scheme = INIT_ALIASES.get(name, name)
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"init must be one of {list(INIT_NAMES)}, got {name!r}")
+    return scheme
 _GROUPED_LAYERS = ("conv2", "conv4", "conv5")  # see only their own column (Figure 2)
 
 
@@ -140,8 +183,9 @@ class AlexNet(nn.Module):
             N(0, 0.005)), each layer's values in :data:`INIT_TABLES`; ``"torch"`` (PyTorch's
             default Kaiming-uniform, for small experiments where N(0, 0.01) is too small to
             train a deep net quickly) or
-            ``"kaiming"`` (He et al. 2015's fan-in normal for ReLUs, biases 0; the training
-            command's ``--init kaiming``).
+            ``"he"`` (He et al. 2015's fan-in normal for ReLUs, biases 0; ``"kaiming"`` is
+            another name of it, the training command's ``--init kaiming``). All are in
+            :data:`INIT_SCHEMES`.
     """
 
     def __init__(
@@ -231,24 +275,12 @@ class AlexNet(nn.Module):
         self.reset_parameters(init)
 
     def reset_parameters(self, init: Init = "paper") -> None:
-        """(Re-)initialise the weights with the paper's, Caffe's, PyTorch's or He et al.'s scheme."""
-        layers = {name: m for name, m in self.named_modules()
-                  if isinstance(m, nn.Conv2d | nn.Linear)}
-        for full_name, layer in layers.items():
-            name = full_name.split(".")[-1]
-            if init == "torch":
-                layer.reset_parameters()
-            elif init in INIT_TABLES:
-                std, bias = INIT_TABLES[init][name]
-                nn.init.normal_(layer.weight, 0.0, std)
-                nn.init.constant_(layer.bias, bias)
-            elif init == "kaiming":  # a config naming it must rebuild (checkpoints' model_config)
-                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                nn.init.zeros_(layer.bias)
-            else:
-                raise ValueError(f"init must be one of {[*INIT_TABLES, 'torch', 'kaiming']}, "
-                                 f"got {init!r}")
-        self.config["init"] = init
+        """(Re-)initialise the weights with a scheme of :data:`INIT_SCHEMES` (or an alias)."""
+        draw = INIT_SCHEMES[init_scheme(init)]
+        for full_name, layer in self.named_modules():
+            if isinstance(layer, nn.Conv2d | nn.Linear):
+                draw(full_name.split(".")[-1], layer)
+        self.config["init"] = init  # the name given: a checkpoint's model_config rebuilds with it
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.features(x)

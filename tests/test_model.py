@@ -102,6 +102,38 @@ def test_the_init_tables_draw_as_the_code_they_replaced():
             assert torch.equal(p, q), (init, name)
 
 
+def test_he_and_its_old_name_kaiming_draw_as_the_code_they_replaced():
+    """One registry of schemes: "he" (the experiments' name) and "kaiming" (the training
+    command's, in saved checkpoints) are the same scheme, drawing what the per-scheme code drew."""
+    from torch import nn
+
+    from alexnet_lib.model import INIT_NAMES, INIT_SCHEMES, init_scheme
+
+    def old_kaiming(model):  # the code before INIT_SCHEMES, verbatim
+        for _, layer in model.named_modules():
+            if isinstance(layer, nn.Conv2d | nn.Linear):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
+
+    nets = {}
+    for init in ("he", "kaiming", "old"):
+        nets[init] = AlexNet(num_classes=10, width=0.25, hidden=64, init="torch")
+        torch.manual_seed(5)
+        if init == "old":
+            old_kaiming(nets[init])
+        else:
+            nets[init].reset_parameters(init)
+            assert nets[init].config["init"] == init  # the name given, which rebuilds
+            AlexNet(**nets[init].config).load_state_dict(nets[init].state_dict())
+    for name, p in nets["old"].state_dict().items():
+        assert torch.equal(nets["he"].state_dict()[name], p), name
+        assert torch.equal(nets["kaiming"].state_dict()[name], p), name
+    assert init_scheme("kaiming") == init_scheme("he") == "he"
+    assert set(INIT_NAMES) == {*INIT_SCHEMES, "kaiming"}
+    with pytest.raises(ValueError, match="'he'.*'kaiming'.*got 'xavier'"):
+        AlexNet(num_classes=10, width=0.25, hidden=64, init="xavier")
+
+
 def test_caffe_and_torch_initialisation():
     caffe = AlexNet(num_classes=10, width=0.25, hidden=256, init="caffe")
     assert torch.all(caffe.features.conv2.bias == 0.1)

@@ -604,3 +604,21 @@ def test_a_checkpoint_rebuilds_its_model_from_its_own_config(stats):
     saved = load_checkpoint(Path(stats).parent / "last.pt")  # a run of the command, --init kaiming
     assert saved["model_config"]["init"] == "kaiming"
     AlexNet(**saved["model_config"]).load_state_dict(saved["model"])
+
+
+def test_init_he_and_its_old_name_kaiming_build_the_same_network():
+    """--init he is --init kaiming (a checkpoint's config and the training chapter say kaiming):
+    under one seed, the same weights, and each config names what it was given."""
+    from alexnet_lib.train import DEFAULTS
+
+    (init_flag,) = [a for a in build_parser()._actions if a.dest == "init"]
+    assert {"he", "kaiming"} <= set(init_flag.choices)
+    cfg = dict(DEFAULTS, arch="alexnet", dropout=0.5, width=0.25, hidden=64, crop_size=64)
+    nets = {}
+    for init in ("he", "kaiming", "torch"):
+        torch.manual_seed(0)
+        nets[init] = build_model(dict(cfg, init=init), 10)
+    assert nets["he"].config["init"] == "he" and nets["kaiming"].config["init"] == "kaiming"
+    he, kaiming, plain = (nets[k].state_dict() for k in ("he", "kaiming", "torch"))
+    assert all(torch.equal(he[k], kaiming[k]) for k in he)
+    assert not torch.equal(he["features.conv1.weight"], plain["features.conv1.weight"])

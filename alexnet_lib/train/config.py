@@ -169,8 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight initialisation: the paper's N(0, 0.01) with biases 1; paper-code: "
                         "the original code's per-layer values (cuda-convnet2, std 0.03 in conv3-5); "
                         "caffe: bvlc_alexnet's (biases 0.1, fc6/fc7 std 0.005); PyTorch's default; "
-                        "or kaiming (He et al. 2015; not the paper's, but it lets small nets learn "
-                        f"in a few steps) ({_recipe_default('init')})")
+                        "or he (He et al. 2015, also called kaiming; not the paper's, but it lets "
+                        f"small nets learn in a few steps) ({_recipe_default('init')})")
 
     g = p.add_argument_group("recipe (every number of RECIPES in alexnet_lib/train/recipes.py)")
     g.add_argument("--recipe", choices=tuple(RECIPES),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..model import INIT_NAMES
+
 __all__ = ["RECIPES", "BUILTIN_SMOKE", "INITS"]
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -67,5 +69,6 @@ BUILTIN_SMOKE: dict[str, Any] = dict(
 the paper's recipe, on a network and a dataset small enough that one epoch takes well under a
 minute on two CPU cores (it is a smoke test of the machinery, not an experiment)."""
 
-INITS = ("paper", "paper-code", "caffe", "torch", "kaiming")
-"""The ``--init`` choices (see :data:`alexnet_lib.model.INIT_SCHEMES` for what each draws)."""
+INITS: tuple[str, ...] = INIT_NAMES
+"""The ``--init`` choices: the model's (see :data:`alexnet_lib.model.INIT_SCHEMES` for what each
+draws; ``kaiming`` is another name of ``he``, :data:`alexnet_lib.model.INIT_ALIASES`)."""
