@@ -302,8 +302,9 @@ def plot_kernels(result: dict[str, Any]):
 
     cfg = result["config"]
     return plot_column_filters(torch.tensor(result["conv1"]),
-                               f"conv1 after {cfg['epochs']} epochs on {cfg['n_train']:,} "
-                               f"generated {cfg['crop']}x{cfg['crop']} images (CPU)")
+                               f"conv1 after {cfg['epochs']} epochs on {cfg['crop']}x"
+                               f"{cfg['crop']} patches of {cfg['n_train']:,} generated images "
+                               "(CPU)")
 
 
 def plot_neighbours(result: dict[str, Any]):
