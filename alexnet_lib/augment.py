@@ -430,6 +430,8 @@ class SubtractMean(nn.Module):
 
 
 def _preprocess(resize: int, mean: Any) -> list[Callable]:
+    # ToTensor (exactly uint8 / 255, in torch's default dtype), not v2's ToImage + ToDtype(scale=True),
+    # which multiplies by 1/255: one ulp off for about half the grey levels.
     steps: list[Callable] = [transforms.Resize(resize), transforms.CenterCrop(resize),
                              transforms.ToTensor()]
     if mean is not None:

@@ -30,8 +30,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torchvision.transforms.v2.functional import center_crop
 
-from .augment import center_crop, predict_ten_crop
+from .augment import predict_ten_crop
 from .checkpoint import CheckpointError, load_checkpoint
 from .data.errors import DatasetError
 from .data.imagenet import validate_image_folder
@@ -110,7 +111,7 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], crop_si
                                                   reduction="sum")
                     scores = probs
                 else:
-                    x = center_crop(images, crop_size)
+                    x = center_crop(images, [crop_size])  # a view; offsets round as CenterCrop's
                     if images.is_contiguous(memory_format=torch.channels_last):
                         x = x.contiguous(memory_format=torch.channels_last)
                     scores = model(x).float()

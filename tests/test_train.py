@@ -109,6 +109,28 @@ def test_evaluate_prints_centre_and_ten_crop_errors(short_run, capsys):
     assert f"{100 * final['top1_err']:.2f}%" in out  # the same number as at the end of training
 
 
+def test_evaluate_centre_crop_is_the_hand_written_crops():
+    """evaluate() crops with torchvision's v2 center_crop: the same patches as the library's own
+    center_crop it replaced (odd and even margins, channels_last too), so the same numbers."""
+    from torch import nn
+
+    from alexnet_lib.augment import center_crop
+    from alexnet_lib.evaluate import evaluate, topk_correct
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16, 7))
+    for h, w in ((40, 40), (41, 40), (43, 45)):
+        images, labels = torch.randn(6, 3, h, w), torch.randint(0, 7, (6,))
+        for x in (images, images.contiguous(memory_format=torch.channels_last)):
+            got = evaluate(model, [(x, labels)], 32)
+            with torch.no_grad():
+                scores = model(center_crop(images, 32).contiguous())
+            top1, top5 = topk_correct(scores, labels)
+            loss = nn.functional.cross_entropy(scores, labels).item()
+            assert got.top1_err == 1 - top1.item() / 6 and got.top5_err == 1 - top5.item() / 6
+            assert got.loss == pytest.approx(loss, rel=1e-6), (h, w)
+
+
 # --------------------------------------------------------------------------- kill, resume, signals
 
 

@@ -260,6 +260,9 @@ def paper_transform(
     steps: list[Callable[[Any], Any]] = [
         transforms.Resize(size),  # an int: the shorter side becomes `size`, aspect kept
         transforms.CenterCrop(size),
+        # ToTensor, not v2's ToImage + ToDtype(float32, scale=True): that multiplies by 1/255
+        # instead of dividing (one ulp off for about half the grey levels) and ignores torch's
+        # default dtype, which float64 runs (tests) rely on; ToTensor gives exactly uint8 / 255.
         transforms.ToTensor(),
     ]
     if mean is not None:
