@@ -126,7 +126,7 @@ class DatasetStatistics(MeanImage):
         if not path.is_file():
             raise DatasetNotFoundError(
                 f"statistics file not found: {path}. Compute it once with "
-                "alexnet_lib.augment.compute_dataset_statistics(dataset).save(path).")
+                "alexnet_lib.data.compute_dataset_statistics(dataset).save(path).")
         base = MeanImage.load(path)
         with np.load(path, allow_pickle=False) as z:
             values = z["rgb_eigenvalues"] if "rgb_eigenvalues" in z.files else None
