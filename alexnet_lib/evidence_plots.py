@@ -55,10 +55,17 @@ def plot_paired(comparison: Comparison, ax: Any = None) -> Figure:
     """
     fig, ax = (plt.subplots(figsize=(4.2, 3.8)) if ax is None else (ax.figure, ax))
     names = [comparison.paper_better, comparison.other]
+    ends: dict[float, list[str]] = {}  # seeds ending at the same value share one label
     for k, seed in enumerate(comparison.seeds):
         ys = [comparison.arms[n][k] for n in names]
         ax.plot([0, 1], ys, "o-", color="0.4", alpha=0.8)
-        ax.annotate(f"seed {seed}", (1.05, ys[1]), fontsize=8, va="center")
+        ends.setdefault(ys[1], []).append(str(seed))
+    for y, seeds in ends.items():
+        ax.annotate(("seeds " if len(seeds) > 1 else "seed ") + ", ".join(seeds), (1.05, y),
+                    fontsize=8, va="center")
+    values = [v for n in names for v in comparison.arms[n]]
+    if all(float(v).is_integer() for v in values):  # counts (epochs): whole-number ticks
+        ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_xticks([0, 1], [f"{names[0]}\n(the paper's)", names[1]])
     ax.set_xlim(-0.3, 1.5)
     ax.set_ylabel(comparison.metric)
