@@ -81,6 +81,7 @@ __all__ = [
     "render_markdown",
     "render_verdicts",
     "evidence_rows",
+    "render_evidence",
     "main",
 ]
 
@@ -438,6 +439,29 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
     for number in sorted(by_claim):  # a claim outside the list: kept, never dropped
         rows += by_claim[number]
     return rows
+
+
+def render_evidence(rows: Sequence[dict[str, Any]]) -> str:
+    """The evidence scorecard (:func:`evidence_rows`) as a Markdown table: per comparison, the
+    arms' per-seed values, the reference arm's error beside chance, the scale and the status."""
+    lines = ["| # | comparison | seeds | the paper's arm | the other | reference error "
+             "(chance) | scale | status |", "|---|---|---|---|---|---|---|---|"]
+
+    def values(xs: Sequence[float]) -> str:
+        return ", ".join(f"{x:g}" if float(x).is_integer() else f"{x:.3f}" for x in xs)
+
+    for r in rows:
+        if "arms" not in r:
+            lines.append(f"| {r['claim']} | {_cell(r['title'])} | — | — | — | — | — | "
+                         f"**{r['status']}** |")
+            continue
+        other = next(a for a in r["arms"] if a != r["paper_better"])
+        lines.append(
+            f"| {r['claim']} | {_cell(r['title'])} | "
+            f"{values(r['seeds'])} | {r['paper_better']}: {values(r['arms'][r['paper_better']])} | "
+            f"{other}: {values(r['arms'][other])} | {values(r['baseline_error'])} "
+            f"({r['chance_error']:g}) | {_cell(r['scale'])} | **{r['status']}** |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

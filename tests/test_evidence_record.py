@@ -180,3 +180,15 @@ def test_lrn_evidence_tunes_on_validation_and_writes_two_rows(tmp_path) -> None:
         assert record["learning_rates"][arm] == best
     assert "lrn_damping" in record["runs"]["0"]["lrn"]
     assert "lrn_damping" not in record["runs"]["0"]["none"]
+
+
+def test_the_evidence_table_shows_each_seed_and_the_derived_status(tmp_path) -> None:
+    from alexnet_lib.scorecard import render_evidence
+
+    write_json(tmp_path / "r.json", {
+        "kind": "evidence", "command": "c", "commit": "x", "scale": "tiny", "code_modules": [],
+        "code_hash": "", "comparisons": [_comparison([3, 4, 3], [9, 10, 12]).to_dict()]})
+    table = render_evidence(evidence_rows(tmp_path)).splitlines()
+    assert table[2] == ("| 1 | t | 0, 1, 2 | relu: 3, 4, 3 | tanh: 9, 10, 12 | 0.200, 0.200, "
+                        "0.200 (0.9) | tiny | **reproduced** |")
+    assert table[3].endswith("| **not yet measured** |")
