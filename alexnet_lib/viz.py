@@ -106,7 +106,7 @@ def plot_layer_costs(rows: Sequence[LayerRow]) -> Figure:
     """
     layers = [r for r in rows if r.params > 0]
     names = [r.name for r in layers]
-    fig, ax = plt.subplots(figsize=(9, 3.4))
+    fig, ax = plt.subplots(figsize=(10.5, 3.4))
     pos = range(len(layers))
     ax.bar([p - 0.2 for p in pos], [r.params for r in layers], width=0.4, label="parameters")
     ax.bar([p + 0.2 for p in pos], [r.macs for r in layers], width=0.4,
@@ -114,7 +114,7 @@ def plot_layer_costs(rows: Sequence[LayerRow]) -> Figure:
     ax.set_yscale("log")
     ax.set_xticks(list(pos), names)
     ax.set_ylabel("count (log scale)")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # off the bars
     ax.set_title("Where AlexNet's parameters and compute are")
     fig.tight_layout()
     return fig
