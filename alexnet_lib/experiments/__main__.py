@@ -28,7 +28,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import augmentation, columns, depth, dropout, figure1, lrn, lrn_evidence, pooling, relu_tanh
+from . import (
+    augment_evidence,
+    augmentation,
+    columns,
+    depth,
+    dropout,
+    figure1,
+    lrn,
+    lrn_evidence,
+    pooling,
+    relu_tanh,
+)
 from .common import ExperimentConfig
 from .records import git_commit, result_path, save_result
 
@@ -42,7 +53,8 @@ EXPERIMENTS: dict[str, tuple[types.ModuleType, type[ExperimentConfig]]] = {
 }
 """Experiment name -> (module with ``run`` and ``records``, configuration class)."""
 
-DELEGATED: dict[str, types.ModuleType] = {"augmentation": augmentation, "columns": columns,
+DELEGATED: dict[str, types.ModuleType] = {"augmentation": augmentation,
+                                          "augment_evidence": augment_evidence, "columns": columns,
                                           "figure1": figure1, "lrn_evidence": lrn_evidence,
                                           "depth": depth}
 """Experiments with a command line of their own (built-in data only), run from here too."""

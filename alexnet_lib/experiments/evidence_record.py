@@ -22,17 +22,21 @@ import ast
 import hashlib
 import importlib.util
 import json
+import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..checkpoint import atomic_write
+from ..provenance import float_settings
 from .evidence import Verdict, paired_verdict
-from .records import RESULTS_DIR
+from .records import RESULTS_DIR, git_commit
 
 __all__ = ["EVIDENCE_DIR", "Comparison", "code_hash", "write_json", "SeedStore",
-           "load_evidence", "stale_records"]
+           "record_header", "parse_seeds", "load_evidence", "stale_records"]
 
 EVIDENCE_DIR = RESULTS_DIR / "evidence"
 """Where the book's evidence records live (``book/results/evidence``)."""
@@ -164,6 +168,33 @@ class SeedStore:
         """Save ``seed``'s result (atomically) with the code hash and protocol."""
         return write_json(self.path(seed), {"seed": seed, "code_hash": self.code,
                                             "protocol": self.protocol, **extra, "result": result})
+
+
+def record_header(name: str, claim: int | list[int], scale: str, command: str, code_modules: Sequence[str],
+                  code: str, protocol: dict[str, Any], seeds: Sequence[int]) -> dict[str, Any]:
+    """The fields every evidence record starts with: what it is (``claim``: its number, or the
+    numbers of the claims its comparisons measure), at what scale, how to re-make it
+    (command, commit, code hash), and where it ran (torch, Python, the CPU and thread count of
+    ``protocol["threads"]``)."""
+    return {"kind": "evidence", "name": name, "claim": claim, "scale": scale,
+            "command": command, "commit": git_commit(), "torch": torch.__version__,
+            "python": platform.python_version(),
+            "hardware": float_settings(protocol.get("threads")),
+            "code_modules": list(code_modules), "code_hash": code, "protocol": protocol,
+            "seeds": list(seeds)}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``; at least 3 distinct seeds (the evidence standard), else a
+    ValueError that says so."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"seeds are comma-separated integers (0,1,2), got {text!r}") from None
+    if len(set(seeds)) < 3 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"the evidence standard needs at least 3 distinct seeds (--seeds 0,1,2), "
+                         f"got {text!r}")
+    return seeds
 
 
 def load_evidence(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
