@@ -91,3 +91,11 @@ def test_a_tiny_run_writes_a_record_with_both_rows(tmp_path) -> None:
     for parts in record["runs"].values():
         assert set(parts) == set(ae.ARMS)
         assert all(0 <= part["test_error_ten_patch"] <= 1 for part in parts.values())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_asking_for_a_gpu_without_one_says_so() -> None:
+    from alexnet_lib.experiments.loop import TrainConfig
+
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        TrainConfig(device="cuda")

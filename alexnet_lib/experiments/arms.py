@@ -16,7 +16,8 @@ The protocol every user of this runner follows, fixed before its runs:
    weights and the batch order; all arms share it) and measured on the test split.
 
 Every tuning run and every (seed, arm) run is saved as it finishes (:class:`.SeedStore`), so a
-run that is stopped resumes where it was.
+run that is stopped resumes where it was. ``device="cuda"`` trains on a GPU with the same protocol
+(the protocol does not name the device; the record's hardware does).
 """
 
 from __future__ import annotations
@@ -51,21 +52,24 @@ def split_data(p: dict[str, Any]) -> tuple[TensorData, TensorData]:
     return val, test
 
 
-def _config(p: dict[str, Any], lr: float, seed: int) -> TrainConfig:
+def _config(p: dict[str, Any], lr: float, seed: int, device: str) -> TrainConfig:
     return TrainConfig(epochs=p["epochs"], batch_size=p["batch_size"], lr=lr,
                        momentum=p["momentum"], weight_decay=p["weight_decay"], seed=seed,
                        threads=p["threads"], preprocess=p["preprocess"],
-                       eval_train=p.get("eval_train", True), lr_drops=tuple(p["lr_drops"]))
+                       eval_train=p.get("eval_train", True), lr_drops=tuple(p["lr_drops"]),
+                       device=device)
 
 
 def train_arm(make: Callable[[], nn.Module], lr: float, seed: int, data: TensorData,
-              p: dict[str, Any], label: str = "") -> tuple[nn.Module, History]:
-    """One run of ``p["epochs"]`` epochs (learning rate /10 after each of ``p["lr_drops"]``)."""
-    return train(make, data, _config(p, lr, seed), label=label)
+              p: dict[str, Any], label: str = "", device: str = "cpu") -> tuple[nn.Module, History]:
+    """One run of ``p["epochs"]`` epochs (learning rate /10 after each of ``p["lr_drops"]``); the
+    model comes back on the CPU."""
+    model, hist = train(make, data, _config(p, lr, seed, device), label=label)
+    return model.cpu(), hist
 
 
 def tune_arm(arm: str, make: Callable[[], nn.Module], val: TensorData, p: dict[str, Any],
-             store: SeedStore, log: Callable[[str], None] = print) -> float:
+             store: SeedStore, log: Callable[[str], None] = print, device: str = "cpu") -> float:
     """Step 1 for one arm: its learning rate (every tuning run saved in ``store``)."""
     tried: dict[float, float] = {}
 
@@ -73,7 +77,8 @@ def tune_arm(arm: str, make: Callable[[], nn.Module], val: TensorData, p: dict[s
         key = f"tuning-{arm}-lr{lr:g}"
         part = store.get(key)
         if part is None:
-            _, hist = train_arm(make, lr, p["tuning_seed"], val, p, f"{arm}, lr={lr:g} (tuning)")
+            _, hist = train_arm(make, lr, p["tuning_seed"], val, p, f"{arm}, lr={lr:g} (tuning)",
+                                device)
             part = {"lr": lr, "val_error": hist.test_error[-1], "history": hist.to_dict()}
             store.put(key, part)
         tried[lr] = part["val_error"]
@@ -96,7 +101,7 @@ def tune_arm(arm: str, make: Callable[[], nn.Module], val: TensorData, p: dict[s
 def run_arms(makers: dict[str, Callable[[], nn.Module]], seeds: Sequence[int], p: dict[str, Any],
              store: SeedStore, only: Sequence[str] | None = None,
              measure: Callable[[nn.Module, TensorData], dict[str, Any]] | None = None,
-             log: Callable[[str], None] = print) -> dict[str, Any] | None:
+             log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Any] | None:
     """Steps 1 and 2 for the arms in ``only`` (default: all); with every part of every arm saved,
     returns ``{"learning_rates": ..., "runs": {seed: {arm: part}}}``, else None.
 
@@ -105,14 +110,15 @@ def run_arms(makers: dict[str, Callable[[], nn.Module]], seeds: Sequence[int], p
     """
     val, test = split_data(p)
     for arm in only or list(makers):
-        lr = tune_arm(arm, makers[arm], val, p, store, log)
+        lr = tune_arm(arm, makers[arm], val, p, store, log, device)
         store.put(f"lr-{arm}", {"lr": lr})
         log(f"{arm}: learning rate {lr:g}")
         for seed in seeds:
             key = f"seed{seed}-{arm}"
             part = store.get(key)
             if part is None:
-                model, hist = train_arm(makers[arm], lr, seed, test, p, f"{arm}, seed {seed}")
+                model, hist = train_arm(makers[arm], lr, seed, test, p, f"{arm}, seed {seed}",
+                                        device)
                 part = {"lr": lr, "test_error": hist.test_error[-1],
                         "train_error": hist.train_error[-1], "history": hist.to_dict()}
                 if measure is not None:

@@ -47,7 +47,7 @@ from .evidence_record import (
     record_header,
     write_json,
 )
-from .loop import TensorData
+from .loop import TensorData, fixed_threads
 from .nets import FourLayerNet
 
 __all__ = ["PROTOCOL", "CODE_MODULES", "ARMS", "AugmentedNet", "comparisons", "evidence", "run"]
@@ -141,8 +141,9 @@ def _ten_patch_error(model: nn.Module, data: TensorData, p: dict[str, Any]) -> f
     """Test error of the average softmax over the ten patches (the paper's test, Section 4.1)."""
     _, x = data.inputs(p["preprocess"])
     model.eval()
-    wrong = sum(int((predict_ten_crop(model.net, x[i:i + 500], p["crop"]).argmax(1)
-                     != data.test_y[i:i + 500]).sum()) for i in range(0, len(x), 500))
+    with fixed_threads(p["threads"]):
+        wrong = sum(int((predict_ten_crop(model.net, x[i:i + 500], p["crop"]).argmax(1)
+                         != data.test_y[i:i + 500]).sum()) for i in range(0, len(x), 500))
     return wrong / len(x)
 
 
@@ -173,9 +174,9 @@ def comparisons(seeds: list[int], runs: dict[str, dict[str, Any]]) -> list[Compa
 
 def evidence(seeds: list[int], out: str | Path = EVIDENCE_DIR, command: str = "",
              p: dict[str, Any] = PROTOCOL, only: tuple[str, ...] | None = None,
-             log: Callable[[str], None] = print) -> Path | None:
-    """Run (or resume) the arms in ``only`` (default all); write ``out/augment.json`` once every
-    part of every arm is saved (else None)."""
+             log: Callable[[str], None] = print, device: str = "cpu") -> Path | None:
+    """Run (or resume) the arms in ``only`` (default all) on ``device``; write
+    ``out/augment.json`` once every part of every arm is saved (else None)."""
     if len(seeds) < 3:
         raise ValueError("the evidence standard needs at least 3 seeds (--seeds 0,1,2,3,4)")
     out = Path(out)
@@ -185,14 +186,15 @@ def evidence(seeds: list[int], out: str | Path = EVIDENCE_DIR, command: str = ""
     makers = _makers(p, test)
     for name in only or list(ARMS):
         tuned = SHARED_LR.get(name, name)
-        lr = tune_arm(tuned, makers[tuned], val, p, store, log)
+        lr = tune_arm(tuned, makers[tuned], val, p, store, log, device)
         store.put(f"lr-{tuned}", {"lr": lr})
         log(f"{name}: learning rate {lr:g} (tuned on {tuned})")
         for seed in seeds:
             key = f"seed{seed}-{name}"
             part = store.get(key)
             if part is None:
-                model, hist = train_arm(makers[name], lr, seed, test, p, f"{name}, seed {seed}")
+                model, hist = train_arm(makers[name], lr, seed, test, p, f"{name}, seed {seed}",
+                                        device)
                 part = {"lr": lr, "test_error": hist.test_error[-1],
                         "train_error": hist.train_error[-1],
                         "test_error_ten_patch": _ten_patch_error(model, test, p),
@@ -208,7 +210,7 @@ def evidence(seeds: list[int], out: str | Path = EVIDENCE_DIR, command: str = ""
         return None
     rows = comparisons(seeds, runs)
     record = record_header("augment", [4, 5], f"{test.description}; {p['crop']}-px patches; four-layer "
-                           f"net {p['channels']}, CPU", command, CODE_MODULES, code, p, seeds)
+                           f"net {p['channels']}", command, CODE_MODULES, code, p, seeds, device)
     record.update(learning_rates={a: v["lr"] for a, v in lrs.items()}, runs=runs,
                   comparisons=[r.to_dict() for r in rows])
     path = write_json(out / "augment.json", record)
@@ -233,6 +235,8 @@ def run(argv: list[str] | None = None, prog: str | None = None) -> Path | None:
     parser.add_argument("--out", default=str(EVIDENCE_DIR),
                         help="folder for augment.json and its parts, augment.parts/ "
                              "(default: book/results/evidence)")
+    parser.add_argument("--device", default="cpu",
+                        help="where to train: cpu (default) or cuda; same protocol, other floats")
     args = parser.parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds)
@@ -241,7 +245,8 @@ def run(argv: list[str] | None = None, prog: str | None = None) -> Path | None:
     command = "python -m alexnet_lib.experiments augment_evidence " + " ".join(
         shlex.quote(a) for a in argv)
     return evidence(seeds, args.out, command.strip(),
-                    only=tuple(args.arm) if args.arm else None, log=lambda m: print(m, flush=True))
+                    only=tuple(args.arm) if args.arm else None, log=lambda m: print(m, flush=True),
+                    device=args.device)
 
 
 if __name__ == "__main__":

@@ -170,16 +170,21 @@ class SeedStore:
                                             "protocol": self.protocol, **extra, "result": result})
 
 
-def record_header(name: str, claim: int | list[int], scale: str, command: str, code_modules: Sequence[str],
-                  code: str, protocol: dict[str, Any], seeds: Sequence[int]) -> dict[str, Any]:
+def record_header(name: str, claim: int | list[int], scale: str, command: str,
+                  code_modules: Sequence[str], code: str, protocol: dict[str, Any],
+                  seeds: Sequence[int], device: str = "cpu") -> dict[str, Any]:
     """The fields every evidence record starts with: what it is (``claim``: its number, or the
     numbers of the claims its comparisons measure), at what scale, how to re-make it
     (command, commit, code hash), and where it ran (torch, Python, the CPU and thread count of
-    ``protocol["threads"]``)."""
+    ``protocol["threads"]``; on a GPU, its name too). ``scale`` gets the device appended."""
+    hardware = float_settings(protocol.get("threads"))
+    if torch.device(device).type == "cuda":
+        hardware["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    scale = f"{scale}, {'GPU (' + hardware['gpu'] + ')' if 'gpu' in hardware else 'CPU'}"
     return {"kind": "evidence", "name": name, "claim": claim, "scale": scale,
             "command": command, "commit": git_commit(), "torch": torch.__version__,
             "python": platform.python_version(),
-            "hardware": float_settings(protocol.get("threads")),
+            "hardware": hardware, "device": device,
             "code_modules": list(code_modules), "code_hash": code, "protocol": protocol,
             "seeds": list(seeds)}
 
