@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import (
+    alexnet_evidence,
     augment_evidence,
     augmentation,
     columns,
@@ -53,7 +54,8 @@ EXPERIMENTS: dict[str, tuple[types.ModuleType, type[ExperimentConfig]]] = {
 }
 """Experiment name -> (module with ``run`` and ``records``, configuration class)."""
 
-DELEGATED: dict[str, types.ModuleType] = {"augmentation": augmentation,
+DELEGATED: dict[str, types.ModuleType] = {"alexnet_evidence": alexnet_evidence,
+                                          "augmentation": augmentation,
                                           "augment_evidence": augment_evidence, "columns": columns,
                                           "figure1": figure1, "lrn_evidence": lrn_evidence,
                                           "depth": depth}

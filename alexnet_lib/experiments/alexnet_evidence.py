@@ -1,0 +1,276 @@
+"""The paper's AlexNet ablations over several seeds, at 128 px: overlapping pooling (claim 3),
+dropout (claim 6), two columns (claim 7) and depth (claim 8).
+
+Defined in the book's introduction ("What counts as evidence") for the chapters on pooling,
+dropout, the two-GPU split and the architecture; sized for a GPU:
+``python -m alexnet_lib.experiments alexnet_evidence --claim 3 --device cuda`` (one claim's arms
+and record; ``--claim all`` runs every arm). On a 2-core CPU one run takes about an hour.
+
+Every arm is the book's AlexNet at half width (``width=0.5``: conv1 has 48 kernels, a column
+24), fc6 and fc7 of 1024 units, trained with the paper's recipe at this scale: random 128-px
+patches of 146-px images and their mirror images (the paper's 224 of 256), SGD with momentum 0.9
+and weight decay 5e-4, the learning rate divided by 10 twice. It is He-initialised on
+standardised inputs (from N(0, 0.01) the narrow deep net does not start learning in the budget;
+see "Differences from the paper"). At 128 px, pool5 is 3x3 and conv3-5 work on 7x7 maps, so
+pooling and depth act on maps with spatial extent. The arms (:data:`ARMS`) each change one thing
+in the paper's net:
+
+* claim 3, ``non-overlapping``: 2x2 pooling with stride 2 instead of 3x3 with stride 2;
+* claim 6, ``no dropout``: dropout off in fc6 and fc7 (compared on test error, and on the epochs
+  to :data:`PROTOCOL`'s ``converge_target`` training error, the "iterations to converge");
+* claim 7, ``one column, half kernels``: the paper's one-GPU net (half the kernels of conv1-4,
+  conv5 kept; Section 3.2's footnote), and ``one column, same parameters``: one column with every
+  layer's kernels scaled so that its parameter count is the nearest to the two-column net's;
+* claim 8, ``without conv3`` and ``without conv4``: a middle conv layer removed.
+
+Protocol (:data:`PROTOCOL`, fixed before its runs): the learning rate is chosen once, for the
+paper's net, on the validation split (the training split's next ``n_val`` images; grid extended
+at an edge as in :mod:`.arms`), and every arm uses it: each arm changes one thing in the paper's
+recipe, as the paper's ablations did. Each arm then trains on every seed (a seed sets the
+weights, the batch order, the patches and flips, and the dropout masks) and is measured on the
+test split's centre patches. Each comparison pairs the paper's net with one arm; the reference
+arm (which must learn: at most half of chance) is the arm it is compared with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.builtin import generate_batch
+from ..model import PAPER_CHANNELS, AlexNet
+from .arms import train_arm, tune_arm
+from .augment_evidence import AugmentedNet
+from .evidence_record import (
+    EVIDENCE_DIR,
+    Comparison,
+    SeedStore,
+    code_hash,
+    parse_seeds,
+    record_header,
+    write_json,
+)
+from .loop import TensorData, epochs_to_reach
+from .nets import initialise
+
+__all__ = ["PROTOCOL", "CODE_MODULES", "ARMS", "CLAIM_ARMS", "make_net", "equal_parameter_channels",
+           "split_data", "comparisons", "evidence", "run"]
+
+PROTOCOL: dict[str, Any] = {
+    "data_style": "natural",  # the generator's photo-like style
+    "image_size": 146,        # px, the stored images
+    "crop": 128,              # px, the random patch (the paper: 224 of 256)
+    "n_train": 10000,         # training images
+    "n_val": 2000,            # validation images (the train split's next ones): choose the lr
+    "n_test": 2000,           # test images: the verdict, never a choice
+    "data_seed": 0,
+    "width": 0.5,             # AlexNet's kernels x 0.5 (conv1: 48)
+    "hidden": 1024,           # units in fc6 and fc7 (the paper: 4096)
+    "lrn": "paper",           # k=2, n=5, alpha=1e-4, beta=0.75, per column
+    "dropout": 0.5,           # fc6 and fc7, the paper's
+    "init": "he",             # He-normal weights, zero biases (see the module docstring)
+    "preprocess": "standardize",
+    "batch_size": 128,        # the paper's
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "epochs": 30,
+    "lr_drops": [20, 26],     # learning rate /10 after these epochs
+    "lrs": [0.003, 0.01, 0.03],  # the starting grid, for the paper's net
+    "lr_step": 3.0,
+    "tuning_seed": 100,
+    "converge_target": 0.25,  # training error that counts as converged (claim 6's iterations)
+    "threads": 1,
+}
+"""The protocol, fixed before its runs."""
+
+CODE_MODULES = ("alexnet_lib.experiments.alexnet_evidence", "alexnet_lib.experiments.arms",
+                "alexnet_lib.experiments.augment_evidence", "alexnet_lib.experiments.loop",
+                "alexnet_lib.experiments.nets", "alexnet_lib.experiments.evidence",
+                "alexnet_lib.model", "alexnet_lib.lrn", "alexnet_lib.augment",
+                "alexnet_lib.data.builtin")
+HALF_KERNELS = (48, 128, 192, 192, 256)  # the paper's one-GPU net (conv5 not halved)
+ARMS: dict[str, dict[str, Any]] = {  # name: AlexNet's arguments that differ from the paper's net
+    "paper": {},
+    "non-overlapping": {"pooling": "non-overlapping"},
+    "no dropout": {"dropout": 0.0},
+    "one column, half kernels": {"groups": 1, "channels": HALF_KERNELS},
+    "one column, same parameters": {"groups": 1, "channels": "equal parameters"},
+    "without conv3": {"remove": ("conv3",)},
+    "without conv4": {"remove": ("conv4",)},
+}
+CLAIM_ARMS: dict[int, tuple[str, ...]] = {
+    3: ("non-overlapping",), 6: ("no dropout",),
+    7: ("one column, half kernels", "one column, same parameters"),
+    8: ("without conv3", "without conv4"),
+}
+CHANCE = 0.9
+
+
+def _alexnet(p: dict[str, Any], **switches: Any) -> AlexNet:
+    kwargs = dict(num_classes=10, width=p["width"], hidden=p["hidden"], input_size=p["crop"],
+                  lrn=p["lrn"], dropout=p["dropout"]) | switches
+    return AlexNet(**kwargs, init="torch")
+
+
+def _parameters(net: nn.Module) -> int:
+    return sum(q.numel() for q in net.parameters())
+
+
+def equal_parameter_channels(p: dict[str, Any]) -> tuple[int, ...]:
+    """One column's conv kernels (before ``width``): the paper's times the factor in 0.50..1.00
+    (steps of 0.01) whose net has the parameter count nearest to the two-column net's."""
+    target = _parameters(_alexnet(p))
+    best = min((abs(_parameters(_alexnet(p, groups=1, channels=chans)) - target), chans)
+               for f in np.arange(50, 101) / 100
+               for chans in [tuple(int(round(c * f)) for c in PAPER_CHANNELS)])
+    return best[1]
+
+
+def make_net(arm: str, p: dict[str, Any]) -> Callable[[], nn.Module]:
+    """A factory for ``arm``'s network behind the random patches and flips (:class:`.AugmentedNet`)."""
+    switches = dict(ARMS[arm])
+    if switches.get("channels") == "equal parameters":
+        switches["channels"] = equal_parameter_channels(p)
+    return lambda: AugmentedNet(initialise(_alexnet(p, **switches), p["init"]), p["crop"], True)
+
+
+def _generate(args: tuple[np.ndarray, int, str, int, str]) -> np.ndarray:
+    return generate_batch(*args)[0]
+
+
+def _tensors(split: str, n: int, p: dict[str, Any], workers: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Items 0..n-1 of ``split``, made by ``workers`` processes (byte-identical to one)."""
+    chunks = np.array_split(np.arange(n), max(1, workers * 4))
+    jobs = [(c, p["image_size"], split, p["data_seed"], p["data_style"]) for c in chunks if len(c)]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            images = np.concatenate(list(pool.map(_generate, jobs)))
+    else:
+        images = np.concatenate([_generate(j) for j in jobs])
+    return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
+            torch.from_numpy(np.arange(n) % 10))
+
+
+def split_data(p: dict[str, Any], workers: int = 1) -> tuple[TensorData, TensorData]:
+    """(train vs validation, train vs test), as :func:`.arms.split_data` makes them."""
+    n, n_val = p["n_train"], p["n_val"]
+    x, y = _tensors("train", n + n_val, p, workers)
+    test_x, test_y = _tensors("val", p["n_test"], p, workers)
+    what = f"built-in {p['data_style']} style (10 classes) at {p['image_size']}x{p['image_size']} px"
+    val = TensorData(x[:n], y[:n], x[n:], y[n:], name="builtin",
+                     description=f"{what}: {n:,} training, {n_val:,} validation images")
+    test = TensorData(x[:n], y[:n], test_x, test_y, name="builtin",
+                      description=f"{what}: {n:,} training, {n_val:,} validation (held out) "
+                                  f"and {p['n_test']:,} test images")
+    return val, test
+
+
+def comparisons(seeds: list[int], runs: dict[str, dict[str, Any]], claims: list[int],
+                target: float) -> list[Comparison]:
+    """One row per (paper's net, arm) of the ``claims``; claim 6 also gets the epochs row."""
+    def values(arm: str, key: str = "test_error") -> list[float]:
+        return [runs[str(s)][arm][key] for s in seeds]
+
+    rows = []
+    for claim in claims:
+        for arm in CLAIM_ARMS[claim]:
+            rows.append(Comparison(
+                claim=claim, title=f"the paper's net vs {arm} (AlexNet at half width, 128 px)",
+                metric="test error, centre patch (fraction)", lower_is_better=True,
+                paper_better="paper", arms={"paper": values("paper"), arm: values(arm)},
+                seeds=seeds, baseline_error=values(arm), chance_error=CHANCE, split="test"))
+        if claim == 6:
+            rows.append(Comparison(
+                claim=6, title=f"epochs to {target:.0%} training error: the paper says dropout "
+                               "roughly doubles them", metric=f"epochs to {target:.0%} training "
+                "error (budget + 1 if never)", lower_is_better=True, paper_better="no dropout",
+                arms={"no dropout": values("no dropout", "epochs_to_target"),
+                      "paper": values("paper", "epochs_to_target")},
+                seeds=seeds, baseline_error=values("no dropout"), chance_error=CHANCE,
+                split="test", paper_value="dropout 'roughly doubles the number of iterations "
+                                          "required to converge'"))
+    return rows
+
+
+def evidence(seeds: list[int], claims: list[int], out: str | Path = EVIDENCE_DIR,
+             command: str = "", p: dict[str, Any] = PROTOCOL, device: str = "cpu",
+             workers: int = 1, log: Callable[[str], None] = print) -> Path | None:
+    """Run (or resume) the paper's net and the arms of ``claims``; write
+    ``out/alexnet-claims-<claims>.json`` once all their parts are saved."""
+    out = Path(out)
+    code = code_hash(CODE_MODULES)
+    store = SeedStore(out / "alexnet.parts", code, p)
+    val, test = split_data(p, workers)
+    lr = tune_arm("paper", make_net("paper", p), val, p, store, log, device)
+    store.put("lr-paper", {"lr": lr})
+    arms = ["paper"] + [a for c in claims for a in CLAIM_ARMS[c]]
+    for arm in arms:
+        make = make_net(arm, p)
+        for seed in seeds:
+            key = f"seed{seed}-{arm.replace(' ', '_').replace(',', '')}"
+            part = store.get(key)
+            if part is None:
+                model, hist = train_arm(make, lr, seed, test, p, f"{arm}, seed {seed}", device)
+                reached = epochs_to_reach(hist.train_error, p["converge_target"])
+                part = {"lr": lr, "test_error": hist.test_error[-1],
+                        "train_error": hist.train_error[-1],
+                        "epochs_to_target": reached or p["epochs"] + 1,
+                        "parameters": _parameters(model.net), "history": hist.to_dict()}
+                store.put(key, part)
+            log(f"seed {seed}, {arm}: test error {part['test_error']:.3f}, training error "
+                f"{part['train_error']:.3f}")
+    runs = {str(s): {a: store.get(f"seed{s}-{a.replace(' ', '_').replace(',', '')}") for a in arms}
+            for s in seeds}
+    rows = comparisons(seeds, runs, claims, p["converge_target"])
+    name = "alexnet-claims-" + "-".join(map(str, claims))
+    record = record_header(name, claims, f"{test.description}; {p['crop']}-px patches; AlexNet "
+                           f"at width {p['width']}, fc {p['hidden']}", command, CODE_MODULES, code,
+                           p, seeds, device)
+    record.update(learning_rate=lr, runs=runs, comparisons=[r.to_dict() for r in rows])
+    path = write_json(out / f"{name}.json", record)
+    for r in rows:
+        v = r.verdict()
+        log(f"claim {r.claim}, {r.title}: {v.status} ({v.reason})")
+    log(f"wrote {path}")
+    return path
+
+
+def run(argv: list[str] | None = None, prog: str | None = None) -> Path | None:
+    """Command line: ``--claim``, ``--seeds``, ``--device``, ``--workers``, ``--out``."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(
+        prog=prog or "python -m alexnet_lib.experiments alexnet_evidence",
+        description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--claim", choices=[*map(str, CLAIM_ARMS), "all"], action="append",
+                        required=True, help="which claim's arms to run (repeatable, or 'all')")
+    parser.add_argument("--seeds", default="0,1,2,3,4",
+                        help="verdict seeds, comma-separated (at least 3; default 0,1,2,3,4)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes that generate the images (default 1)")
+    parser.add_argument("--out", default=str(EVIDENCE_DIR),
+                        help="folder for the records and their parts, alexnet.parts/ "
+                             "(default: book/results/evidence)")
+    args = parser.parse_args(argv)
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as e:
+        parser.error(str(e))
+    claims = sorted(CLAIM_ARMS) if "all" in args.claim else sorted({int(c) for c in args.claim})
+    command = "python -m alexnet_lib.experiments alexnet_evidence " + " ".join(
+        shlex.quote(a) for a in argv)
+    return evidence(seeds, claims, args.out, command.strip(), device=args.device,
+                    workers=args.workers, log=lambda m: print(m, flush=True))
+
+
+if __name__ == "__main__":
+    run()

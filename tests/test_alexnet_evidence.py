@@ -1,0 +1,60 @@
+"""The AlexNet ablations' multi-seed experiment (claims 3, 6, 7, 8): its arms and its record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from alexnet_lib.experiments import alexnet_evidence as ax
+
+TINY = dict(ax.PROTOCOL, image_size=72, crop=64, n_train=40, n_val=20, n_test=20, width=0.125,
+            hidden=32, epochs=1, lr_drops=[], lrs=[0.01], batch_size=20)
+
+
+def _net(arm: str, p: dict = TINY) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return ax.make_net(arm, p)()
+
+
+def test_each_arm_changes_one_thing_in_the_paper_net() -> None:
+    paper = _net("paper").net.config
+    for arm, switches in ax.ARMS.items():
+        config = _net(arm).net.config
+        changed = {k for k in paper if paper[k] != config[k]}
+        expected = set(switches) - ({"groups"} if arm.startswith("one column") else set())
+        assert changed - {"groups", "channels"} == expected - {"groups", "channels"}, arm
+        assert config["lrn"] == "paper" and config["input_size"] == 64
+    assert _net("no dropout").net.config["dropout"] == 0.0
+    assert _net("paper").net.config["groups"] == 2
+
+
+def test_the_one_column_net_of_equal_parameters_has_about_the_two_column_count() -> None:
+    p = dict(ax.PROTOCOL)  # the real sizes
+    count = {arm: sum(q.numel() for q in _net(arm, p).parameters())
+             for arm in ("paper", "one column, same parameters", "one column, half kernels")}
+    assert abs(count["one column, same parameters"] / count["paper"] - 1) < 0.02
+    assert count["one column, half kernels"] < 0.9 * count["paper"]
+
+
+def test_parallel_generation_gives_the_same_bytes() -> None:
+    one, _ = ax._tensors("train", 9, TINY, workers=1)
+    two, labels = ax._tensors("train", 9, TINY, workers=2)
+    assert torch.equal(one, two) and labels.tolist() == [i % 10 for i in range(9)]
+
+
+def test_a_tiny_run_writes_one_record_for_the_claims_asked(tmp_path) -> None:
+    path = ax.evidence([0, 1, 2], [6], tmp_path, "test", p=TINY, log=lambda m: None)
+    record = json.loads(path.read_text())
+    assert path.name == "alexnet-claims-6.json"
+    assert [c["claim"] for c in record["comparisons"]] == [6, 6]
+    epochs = record["comparisons"][1]
+    assert epochs["paper_better"] == "no dropout"
+    assert all(1 <= e <= TINY["epochs"] + 1 for e in epochs["arms"]["paper"])
+
+
+def test_the_command_needs_a_claim(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        ax.run(["--seeds", "0,1,2"])
+    assert "--claim" in capsys.readouterr().err
