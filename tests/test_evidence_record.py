@@ -126,6 +126,10 @@ def test_a_record_made_by_other_code_is_stale_unless_it_says_why_it_is_valid(tmp
     write_json(tmp_path / "r.json", record)
     assert stale_records(tmp_path) == []
     assert len(load_evidence(tmp_path)) == 1
+    write_json(tmp_path / "h200" / "r.json", record)  # a GPU's records: a folder of their own
+    write_json(tmp_path / "h200" / "r.parts" / "s.json", record)  # parts are not records
+    assert [r["path"] for r in load_evidence(tmp_path)] == [
+        str(tmp_path / "h200" / "r.json"), str(tmp_path / "r.json")]
 
 
 def test_every_committed_evidence_record_matches_its_code() -> None:

@@ -31,3 +31,16 @@ def test_gpu_checks_dry_run_runs_every_step(tmp_path):
         "read", "decode", "decode_threads", "resize", "prepare"}
     assert "speedup:" in (out / "bench_lrn.txt").read_text()
     assert (out / "gpu_checks.log").stat().st_size > 0
+
+
+def test_gpu_evidence_script_names_only_flags_the_commands_accept(tmp_path):
+    """tools/gpu_evidence.sh in its dry run: each step's arguments go through the real command
+    line (only the experiment itself is replaced), so a flag the command does not accept fails
+    here rather than on a lent GPU."""
+    env = dict(os.environ, DRY="1", PYTHON=sys.executable, OUT=str(tmp_path / "out"),
+               WORK=str(tmp_path / "work"))
+    proc = subprocess.run(["bash", "tools/gpu_evidence.sh"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("parsed:") == 2, proc.stdout
+    assert (tmp_path / "out" / "evidence.tgz").exists()

@@ -22,6 +22,7 @@ import ast
 import hashlib
 import importlib.util
 import json
+import os
 import platform
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -181,8 +182,11 @@ def record_header(name: str, claim: int | list[int], scale: str, command: str,
     if torch.device(device).type == "cuda":
         hardware["gpu"] = torch.cuda.get_device_name(torch.device(device))
     scale = f"{scale}, {'GPU (' + hardware['gpu'] + ')' if 'gpu' in hardware else 'CPU'}"
+    commit = git_commit()
+    if commit == "unknown":  # a copy of the tree without .git (a lent GPU): the caller says
+        commit = os.environ.get("ALEXNET_COMMIT", commit)
     return {"kind": "evidence", "name": name, "claim": claim, "scale": scale,
-            "command": command, "commit": git_commit(), "torch": torch.__version__,
+            "command": command, "commit": commit, "torch": torch.__version__,
             "python": platform.python_version(),
             "hardware": hardware, "device": device,
             "code_modules": list(code_modules), "code_hash": code, "protocol": protocol,
@@ -203,10 +207,13 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def load_evidence(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
-    """Every evidence record in ``folder`` (sorted by file name), with ``comparisons`` read back
-    as :class:`Comparison` and ``path`` added."""
+    """Every evidence record in ``folder`` and its sub-folders (the GPU's records live in one
+    named after it, e.g. ``h200/``), sorted by path, with ``comparisons`` read back as
+    :class:`Comparison` and ``path`` added. Parts (``*.parts/``) are not records."""
     out = []
-    for p in sorted(Path(folder).glob("*.json")):
+    for p in sorted(Path(folder).rglob("*.json")):
+        if any(part.endswith(".parts") for part in p.relative_to(folder).parts[:-1]):
+            continue
         record = json.loads(p.read_text())
         if record.get("kind") != "evidence":
             continue
