@@ -42,5 +42,8 @@ def test_gpu_evidence_script_names_only_flags_the_commands_accept(tmp_path):
     proc = subprocess.run(["bash", "tools/gpu_evidence.sh"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("parsed:") == 2, proc.stdout
+    logs = sorted((tmp_path / "work" / "logs").glob("*.log"))
+    assert len(logs) == 7, proc.stdout
+    for log in logs:
+        assert "parsed:" in log.read_text(), (log.name, log.read_text())
     assert (tmp_path / "out" / "evidence.tgz").exists()
