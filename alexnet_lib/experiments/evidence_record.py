@@ -171,6 +171,11 @@ class SeedStore:
                                             "protocol": self.protocol, **extra, "result": result})
 
 
+_STARTED_AT = git_commit()
+# The commit of the code this process loaded: a long run's record names it, not the HEAD of the
+# moment it finishes (later commits may have landed meanwhile).
+
+
 def record_header(name: str, claim: int | list[int], scale: str, command: str,
                   code_modules: Sequence[str], code: str, protocol: dict[str, Any],
                   seeds: Sequence[int], device: str = "cpu") -> dict[str, Any]:
@@ -182,7 +187,7 @@ def record_header(name: str, claim: int | list[int], scale: str, command: str,
     if torch.device(device).type == "cuda":
         hardware["gpu"] = torch.cuda.get_device_name(torch.device(device))
     scale = f"{scale}, {'GPU (' + hardware['gpu'] + ')' if 'gpu' in hardware else 'CPU'}"
-    commit = git_commit()
+    commit = _STARTED_AT
     if commit == "unknown":  # a copy of the tree without .git (a lent GPU): the caller says
         commit = os.environ.get("ALEXNET_COMMIT", commit)
     return {"kind": "evidence", "name": name, "claim": claim, "scale": scale,
