@@ -60,9 +60,16 @@ def plot_paired(comparison: Comparison, ax: Any = None) -> Figure:
         ys = [comparison.arms[n][k] for n in names]
         ax.plot([0, 1], ys, "o-", color="0.4", alpha=0.8)
         ends.setdefault(ys[1], []).append(str(seed))
-    for y, seeds in ends.items():
-        ax.annotate(("seeds " if len(seeds) > 1 else "seed ") + ", ".join(seeds), (1.05, y),
-                    fontsize=8, va="center")
+    lo, hi = ax.get_ylim()
+    gap = 0.045 * (hi - lo)  # labels closer than this (a line of text) are spread apart, in order
+    placed: list[float] = []
+    for y in sorted(ends):
+        at = max(y, placed[-1] + gap) if placed else y
+        placed.append(at)
+        seeds = ends[y]
+        ax.annotate(("seeds " if len(seeds) > 1 else "seed ") + ", ".join(seeds), (1.0, y),
+                    xytext=(1.08, at), fontsize=8, va="center",
+                    arrowprops=dict(arrowstyle="-", color="0.7", lw=0.5) if at != y else None)
     values = [v for n in names for v in comparison.arms[n]]
     if all(float(v).is_integer() for v in values):  # counts (epochs): whole-number ticks
         ax.yaxis.get_major_locator().set_params(integer=True)
