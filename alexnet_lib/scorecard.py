@@ -443,7 +443,8 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
 
 def render_evidence(rows: Sequence[dict[str, Any]]) -> str:
     """The evidence scorecard (:func:`evidence_rows`) as a Markdown table: per comparison, the
-    arms' per-seed values, the reference arm's error beside chance, the scale and the status."""
+    arms' per-seed values, the reference arm's error beside chance, the scale, and the status with
+    the first clause of its reason."""
     lines = ["| # | comparison | seeds | the paper's arm | the other | reference error "
              "(chance) | scale | status |", "|---|---|---|---|---|---|---|---|"]
 
@@ -456,11 +457,13 @@ def render_evidence(rows: Sequence[dict[str, Any]]) -> str:
                          f"**{r['status']}** |")
             continue
         other = next(a for a in r["arms"] if a != r["paper_better"])
+        reason = r.get("reason", "").split(":")[0]  # its first clause: the rule that decided
+        why = f": {_cell(reason)}" if reason else ""
         lines.append(
             f"| {r['claim']} | {_cell(r['title'])} | "
             f"{values(r['seeds'])} | {r['paper_better']}: {values(r['arms'][r['paper_better']])} | "
             f"{other}: {values(r['arms'][other])} | {values(r['baseline_error'])} "
-            f"({r['chance_error']:g}) | {_cell(r['scale'])} | **{r['status']}** |")
+            f"({r['chance_error']:g}) | {_cell(r['scale'])} | **{r['status']}**{why} |")
     return "\n".join(lines)
 
 
