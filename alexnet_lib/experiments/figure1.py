@@ -32,21 +32,24 @@ style at 32x32 px, not CIFAR-10: the speed-up it measures is this data's, not th
 from __future__ import annotations
 
 import argparse
-import platform
 import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ..provenance import float_settings
 from .datasets import builtin_data
-from .evidence_record import EVIDENCE_DIR, Comparison, SeedStore, code_hash, write_json
+from .evidence_record import (
+    EVIDENCE_DIR,
+    Comparison,
+    SeedStore,
+    code_hash,
+    parse_seeds,
+    record_header,
+    write_json,
+)
 from .loop import History, TensorData, TrainConfig, epochs_to_reach, train
 from .nets import FourLayerNet
-from .records import git_commit
 
 __all__ = ["PROTOCOL", "CODE_MODULES", "tune_lr", "run_seed", "comparison", "evidence", "run"]
 
@@ -194,16 +197,10 @@ def evidence(seeds: list[int], out: str | Path = EVIDENCE_DIR, command: str = ""
         return None
     lrs = {act: tuning[act]["chosen_lr"] for act in ACTIVATIONS}
     row = comparison(seeds, per_seed)
-    record = {
-        "kind": "evidence", "name": "figure1", "claim": 1,
-        "scale": f"{data.description}; four-layer net {p['channels']}, CPU",
-        "command": command, "commit": git_commit(), "torch": torch.__version__,
-        "python": platform.python_version(), "hardware": float_settings(p["threads"]),
-        "code_modules": list(CODE_MODULES), "code_hash": code, "protocol": p,
-        "seeds": seeds, "learning_rates": lrs, "tuning": tuning,
-        "runs": {str(s): per_seed[s] for s in seeds},
-        "comparisons": [row.to_dict()],
-    }
+    record = record_header("figure1", 1, f"{data.description}; four-layer net {p['channels']}",
+                           command, CODE_MODULES, code, p, seeds)
+    record.update(learning_rates=lrs, tuning=tuning, runs={str(s): per_seed[s] for s in seeds},
+                  comparisons=[row.to_dict()])
     path = write_json(out / "figure1.json", record)
     v = row.verdict()
     log(f"claim 1: {v.status} ({v.reason}); wrote {path}")
@@ -225,9 +222,10 @@ def run(argv: list[str] | None = None, prog: str | None = None) -> Path | None:
                         help="folder for figure1.json and its per-seed files, figure1.parts/ "
                              "(default: book/results/evidence)")
     args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    if len(seeds) < 3:
-        parser.error("the evidence standard needs at least 3 seeds (--seeds 0,1,2)")
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as e:
+        parser.error(str(e))
     command = "python -m alexnet_lib.experiments figure1 " + " ".join(shlex.quote(a) for a in argv)
     return evidence(seeds, args.out, command.strip(), log=lambda m: print(m, flush=True),
                     activations=tuple(args.activation or ACTIVATIONS))
