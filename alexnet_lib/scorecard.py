@@ -445,25 +445,27 @@ def render_evidence(rows: Sequence[dict[str, Any]]) -> str:
     """The evidence scorecard (:func:`evidence_rows`) as a Markdown table: per comparison, the
     arms' per-seed values, the reference arm's error beside chance, the scale, and the status with
     the first clause of its reason."""
-    lines = ["| # | comparison | seeds | the paper's arm | the other | reference error "
-             "(chance) | scale | status |", "|---|---|---|---|---|---|---|---|"]
+    # The status comes second: the scale column is long, and a reader must see the verdict
+    # without scrolling the table sideways.
+    lines = ["| # | comparison | status | seeds | the paper's arm | the other | reference error "
+             "(chance) | scale |", "|---|---|---|---|---|---|---|---|"]
 
     def values(xs: Sequence[float]) -> str:
         return ", ".join(f"{x:g}" if float(x).is_integer() else f"{x:.3f}" for x in xs)
 
     for r in rows:
         if "arms" not in r:
-            lines.append(f"| {r['claim']} | {_cell(r['title'])} | — | — | — | — | — | "
-                         f"**{r['status']}** |")
+            lines.append(f"| {r['claim']} | {_cell(r['title'])} | **{r['status']}** | — | — | — | "
+                         "— | — |")
             continue
         other = next(a for a in r["arms"] if a != r["paper_better"])
         reason = r.get("reason", "").split(":")[0]  # its first clause: the rule that decided
         why = f": {_cell(reason)}" if reason else ""
         lines.append(
-            f"| {r['claim']} | {_cell(r['title'])} | "
+            f"| {r['claim']} | {_cell(r['title'])} | **{r['status']}**{why} | "
             f"{values(r['seeds'])} | {r['paper_better']}: {values(r['arms'][r['paper_better']])} | "
             f"{other}: {values(r['arms'][other])} | {values(r['baseline_error'])} "
-            f"({r['chance_error']:g}) | {_cell(r['scale'])} | **{r['status']}**{why} |")
+            f"({r['chance_error']:g}) | {_cell(r['scale'])} |")
     return "\n".join(lines)
 
 
