@@ -47,6 +47,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 from torchvision import transforms
+from torchvision.transforms.v2 import functional as TF
 
 PAPER_SIZE = 256  # the paper's stored images (alexnet_lib.data.PAPER_SIZE): 224 crops of 256
 
@@ -62,6 +63,7 @@ __all__ = [
     "ten_crop",
     "TEN_CROP_NAMES",
     "predict_ten_crop",
+    "predict_patches",
     "RandomCropFlip",
     "CenterCrop",
     "TenCrop",
@@ -291,20 +293,15 @@ def random_crop_flip(x: Tensor, size: int, generator: torch.Generator | None = N
     return crop_flip(x, top, left, coin, size)
 
 
-def _center_offset(length: int, size: int) -> int:
-    # torchvision's CenterCrop rounds (length - size) / 2 half-to-even; the same here.
-    return int(round((length - size) / 2.0))
-
-
 def center_crop(x: Tensor, size: int) -> Tensor:
     """The central ``size`` x ``size`` patch of every image of an (N, C, H, W) batch (a view).
 
-    Defined in the book's chapter "Data and PCA colour augmentation"; the same offsets as
-    ``torchvision.transforms.CenterCrop``.
+    Defined in the book's chapter "Data and PCA colour augmentation": torchvision's
+    ``center_crop`` (offsets ``round((length - size) / 2)``, as ``transforms.CenterCrop``), with
+    a clear error where the patch does not fit (torchvision would pad).
     """
     _check_batch(x, size)
-    top, left = _center_offset(x.shape[-2], size), _center_offset(x.shape[-1], size)
-    return x[..., top:top + size, left:left + size]
+    return TF.center_crop(x, [size])
 
 
 TEN_CROP_NAMES: tuple[str, ...] = (
@@ -312,7 +309,7 @@ TEN_CROP_NAMES: tuple[str, ...] = (
     "top-left flipped", "top-right flipped", "bottom-left flipped", "bottom-right flipped",
     "centre flipped",
 )
-"""The order of :func:`ten_crop`'s patches (torchvision's ``TenCrop`` order)."""
+"""The order of :func:`ten_crop`'s patches."""
 
 
 def ten_crop(x: Tensor, size: int) -> Tensor:
@@ -320,12 +317,13 @@ def ten_crop(x: Tensor, size: int) -> Tensor:
 
     Defined in the book's chapter "Data and PCA colour augmentation". "The network makes a
     prediction by extracting five 224x224 patches (the four corner patches and the center patch)
-    as well as their horizontal reflections". Order: :data:`TEN_CROP_NAMES`.
+    as well as their horizontal reflections". Order: :data:`TEN_CROP_NAMES`. torchvision's
+    ``five_crop`` gives the five; each is then mirrored. (torchvision's ``ten_crop`` instead
+    crops the mirrored image: the same ten patches in another order, except that its mirrored
+    centre is one pixel off when ``width - size`` is odd.)
     """
     _check_batch(x, size)
-    h, w = x.shape[-2:]
-    views = [x[..., :size, :size], x[..., :size, w - size:], x[..., h - size:, :size],
-             x[..., h - size:, w - size:], center_crop(x, size)]
+    views = list(TF.five_crop(x, [size]))
     views += [v.flip(-1) for v in views]
     return torch.stack(views)
 
@@ -345,6 +343,21 @@ def predict_ten_crop(model: nn.Module, x: Tensor, size: int) -> Tensor:
         total = p if total is None else total + p
     assert total is not None
     return total / 10
+
+
+@torch.no_grad()
+def predict_patches(model: nn.Module, x: Tensor, size: int, ten: bool = False) -> Tensor:
+    """The test-time scores of whole images: the centre patch's logits, or (``ten``) the ten
+    patches' averaged softmax (:func:`predict_ten_crop`). The one prediction step of every
+    evaluation (the experiments' :func:`~alexnet_lib.experiments.loop.wrong_per_image` and the
+    training command's :func:`~alexnet_lib.evaluate.evaluate`); the model's mode is left as is.
+    """
+    if ten:
+        return predict_ten_crop(model, x, size)
+    patch = center_crop(x, size)
+    if x.is_contiguous(memory_format=torch.channels_last):
+        patch = patch.contiguous(memory_format=torch.channels_last)
+    return model(patch)
 
 
 def translations(image_size: int, crop: int, flips: bool = True) -> int:

@@ -30,9 +30,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torchvision.transforms.v2.functional import center_crop
 
-from .augment import predict_ten_crop
+from .augment import predict_patches
 from .checkpoint import CheckpointError, load_checkpoint
 from .data.errors import DatasetError
 from .data.imagenet import validate_image_folder
@@ -105,17 +104,11 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], crop_si
             autocast = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype
                         else contextlib.nullcontext())
             with autocast:
-                if ten_crop:
-                    probs = predict_ten_crop(model, images, crop_size).float()
-                    loss = nn.functional.nll_loss(probs.clamp_min(1e-12).log(), labels,
-                                                  reduction="sum")
-                    scores = probs
-                else:
-                    x = center_crop(images, [crop_size])  # a view; offsets round as CenterCrop's
-                    if images.is_contiguous(memory_format=torch.channels_last):
-                        x = x.contiguous(memory_format=torch.channels_last)
-                    scores = model(x).float()
-                    loss = nn.functional.cross_entropy(scores, labels, reduction="sum")
+                # probabilities averaged over the ten patches, or the centre patch's logits
+                scores = predict_patches(model, images, crop_size, ten=ten_crop).float()
+                loss = (nn.functional.nll_loss(scores.clamp_min(1e-12).log(), labels,
+                                               reduction="sum") if ten_crop
+                        else nn.functional.cross_entropy(scores, labels, reduction="sum"))
             top1, top5 = topk_correct(scores, labels)
             count = torch.full((), float(len(labels)), dtype=torch.float64, device=labels.device)
             row = torch.stack([loss.double(), top1.double(), top5.double(), count])

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from alexnet_lib.data.builtin import make_tensors
 from alexnet_lib.experiments import alexnet_evidence as ax
 
 TINY = dict(ax.PROTOCOL, image_size=72, crop=64, n_train=40, n_val=20, n_test=20, width=0.125,
@@ -39,9 +40,11 @@ def test_the_one_column_net_of_equal_parameters_has_about_the_two_column_count()
 
 
 def test_parallel_generation_gives_the_same_bytes() -> None:
-    one, _ = ax._tensors("train", 9, TINY, workers=1)
-    two, labels = ax._tensors("train", 9, TINY, workers=2)
-    assert torch.equal(one, two) and labels.tolist() == [i % 10 for i in range(9)]
+    args = ("train", 9, TINY["image_size"], TINY["data_seed"], TINY["data_style"])
+    one, labels_one = make_tensors(*args, workers=1)
+    two, labels = make_tensors(*args, workers=2)
+    assert torch.equal(one, two) and torch.equal(labels, labels_one)
+    assert labels.tolist() == [i % 10 for i in range(9)]
 
 
 def test_a_tiny_run_writes_one_record_for_the_claims_asked(tmp_path) -> None:

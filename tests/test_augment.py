@@ -12,6 +12,7 @@ from alexnet_lib.augment import (
     center_crop,
     crop_flip,
     eval_transform,
+    predict_patches,
     predict_ten_crop,
     random_crop_flip,
     rgb_covariance_eig,
@@ -182,6 +183,22 @@ def test_predict_ten_crop_averages_the_softmax_of_the_ten_patches():
     assert torch.allclose(probs, expected, atol=1e-6)
     assert torch.allclose(probs.sum(1), torch.ones(6))
     assert not torch.allclose(probs, torch.softmax(model(center_crop(x, 12)), 1), atol=1e-4)
+
+
+def test_predict_patches_is_the_centre_patch_or_the_ten_patch_average():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 10 * 10, 5)).eval()
+    x = torch.rand(6, 3, 16, 15)
+    assert torch.equal(predict_patches(model, x, 12), model(center_crop(x, 12)))
+    assert torch.equal(predict_patches(model, x, 12, ten=True), predict_ten_crop(model, x, 12))
+    # channels-last batches (the training command's) keep their layout into the model
+    seen = []
+    model[0].register_forward_pre_hook(lambda m, args: seen.append(
+        args[0].is_contiguous(memory_format=torch.channels_last)))
+    predict_patches(model, x.contiguous(memory_format=torch.channels_last), 12)
+    assert seen == [True]
+    with pytest.raises(ValueError, match="does not fit"):
+        predict_patches(model, x, 17)
 
 
 def test_per_image_pipelines_match_the_batch_functions():

@@ -197,3 +197,18 @@ def test_the_evidence_table_shows_each_seed_and_the_derived_status(tmp_path) -> 
                         "2 x 1 | 0, 1, 2 | relu: 3, 4, 3 | tanh: 9, 10, 12 | 0.200, 0.200, "
                         "0.200 (0.9) | tiny |")
     assert "| **not yet measured** |" in table[3]
+
+
+def test_the_shared_command_line_records_what_was_typed_and_refuses_too_few_seeds(capsys) -> None:
+    from alexnet_lib.experiments.evidence_record import evidence_parser, parse_evidence_args
+
+    parser = evidence_parser("demo", "Demo experiment.\n\nMore.", None, "0,1,2", "demo.json")
+    parser.add_argument("--arm", action="append")
+    args, seeds, command = parse_evidence_args(parser, ["--arm", "a b", "--seeds", "3,4,5"])
+    assert seeds == [3, 4, 5] and args.arm == ["a b"] and args.device == "cpu"
+    assert command == "python -m alexnet_lib.experiments demo --arm 'a b' --seeds 3,4,5"
+    assert parse_evidence_args(parser, [])[2] == "python -m alexnet_lib.experiments demo"
+    with pytest.raises(SystemExit):
+        parse_evidence_args(parser, ["--seeds", "0,1"])
+    assert "at least 3 distinct seeds" in capsys.readouterr().err
+    assert "--device" not in evidence_parser("f", None, "prog", "0,1,2", "x", device=False).format_help()

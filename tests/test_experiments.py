@@ -204,3 +204,50 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         main(["dropout", "--preprocess", "sideways"])
     assert err.value.code == 2 and "preprocess must be one of" in capsys.readouterr().err
+
+
+def test_four_layer_inits_share_the_models_schemes_and_name_the_gaussian_one():
+    from alexnet_lib.experiments.nets import INITS, initialise
+
+    def weights(init):
+        torch.manual_seed(0)
+        return [t.clone() for t in FourLayerNet(init=init).state_dict().values()]
+
+    assert INITS == ("gaussian", "he", "torch")
+    # "paper", the first records' name, draws the same as "gaussian": N(0, 0.01), zero biases
+    assert all(torch.equal(a, b) for a, b in zip(weights("paper"), weights("gaussian"), strict=True))
+    net = FourLayerNet(init="gaussian")
+    assert all(not m.bias.detach().any() for m in (net.features.conv1, net.classifier))
+    assert 0.008 < float(net.features.conv3.weight.detach().std()) < 0.012
+    # "he" is the model's scheme: Kaiming-normal for ReLUs, zero biases, as drawn layer by layer
+    torch.manual_seed(0)
+    he = FourLayerNet(init="torch")
+    torch.manual_seed(1)
+    initialise(he, "he")
+    torch.manual_seed(1)
+    expected = [torch.nn.init.kaiming_normal_(torch.empty_like(m.weight), nonlinearity="relu")
+                for m in he.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    got = [m.weight for m in he.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+    with pytest.raises(ValueError, match="gaussian"):
+        FourLayerNet(init="caffe")
+
+
+def test_the_one_evaluation_loop_counts_wrong_images_and_restores_the_mode(data32):
+    from alexnet_lib.experiments.loop import evaluate, wrong_per_image
+
+    torch.manual_seed(0)
+    net = FourLayerNet(norm="batchnorm", init="torch").train()
+    _, x = data32.inputs("standardize")
+    y = data32.test_y
+    wrong = wrong_per_image(net, x, y, batch_size=7)
+    assert net.training and wrong.dtype == torch.bool and wrong.shape == (len(y),)
+    net.eval()
+    with torch.no_grad():
+        expected = net(x).argmax(1) != y  # eval mode: BatchNorm's running statistics
+    assert torch.equal(wrong, expected)
+    assert evaluate(net, x, y) == int(expected.sum()) / len(y)
+    flipped = wrong_per_image(net, x, y, predict=lambda m, xb: m(xb.flip(-1)))
+    with torch.no_grad():
+        assert torch.equal(flipped, net(x.flip(-1)).argmax(1) != y)
+    assert wrong_per_image(net, x[:0], y[:0]).shape == (0,)

@@ -35,36 +35,31 @@ arm (which must learn: at most half of chance) is the arm it is compared with.
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from ..data.builtin import generate_batch
 from ..model import PAPER_CHANNELS, AlexNet
-from .arms import train_arm, tune_arm
+from .arms import split_data, train_arm, tune_arm
 from .augment_evidence import AugmentedNet
 from .evidence_record import (
     EVIDENCE_DIR,
     Comparison,
     SeedStore,
     code_hash,
-    parse_seeds,
+    evidence_parser,
+    parse_evidence_args,
     record_header,
     write_json,
 )
-from .loop import TensorData, epochs_to_reach
+from .loop import epochs_to_reach
 from .nets import initialise
 
 __all__ = ["PROTOCOL", "CODE_MODULES", "ARMS", "CLAIM_ARMS", "make_net", "equal_parameter_channels",
-           "split_data", "comparisons", "evidence", "run"]
+           "comparisons", "evidence", "run"]
 
 PROTOCOL: dict[str, Any] = {
     "data_style": "natural",  # the generator's photo-like style
@@ -144,37 +139,6 @@ def make_net(arm: str, p: dict[str, Any]) -> Callable[[], nn.Module]:
     return lambda: AugmentedNet(initialise(_alexnet(p, **switches), p["init"]), p["crop"], True)
 
 
-def _generate(args: tuple[np.ndarray, int, str, int, str]) -> np.ndarray:
-    return generate_batch(*args)[0]
-
-
-def _tensors(split: str, n: int, p: dict[str, Any], workers: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Items 0..n-1 of ``split``, made by ``workers`` processes (byte-identical to one)."""
-    chunks = np.array_split(np.arange(n), max(1, workers * 4))
-    jobs = [(c, p["image_size"], split, p["data_seed"], p["data_style"]) for c in chunks if len(c)]
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            images = np.concatenate(list(pool.map(_generate, jobs)))
-    else:
-        images = np.concatenate([_generate(j) for j in jobs])
-    return (torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
-            torch.from_numpy(np.arange(n) % 10))
-
-
-def split_data(p: dict[str, Any], workers: int = 1) -> tuple[TensorData, TensorData]:
-    """(train vs validation, train vs test), as :func:`.arms.split_data` makes them."""
-    n, n_val = p["n_train"], p["n_val"]
-    x, y = _tensors("train", n + n_val, p, workers)
-    test_x, test_y = _tensors("val", p["n_test"], p, workers)
-    what = f"built-in {p['data_style']} style (10 classes) at {p['image_size']}x{p['image_size']} px"
-    val = TensorData(x[:n], y[:n], x[n:], y[n:], name="builtin",
-                     description=f"{what}: {n:,} training, {n_val:,} validation images")
-    test = TensorData(x[:n], y[:n], test_x, test_y, name="builtin",
-                      description=f"{what}: {n:,} training, {n_val:,} validation (held out) "
-                                  f"and {p['n_test']:,} test images")
-    return val, test
-
-
 def comparisons(seeds: list[int], runs: dict[str, dict[str, Any]], claims: list[int],
                 target: float) -> list[Comparison]:
     """One row per (paper's net, arm) of the ``claims``; claim 6 also gets the epochs row."""
@@ -247,29 +211,15 @@ def evidence(seeds: list[int], claims: list[int], out: str | Path = EVIDENCE_DIR
 
 def run(argv: list[str] | None = None, prog: str | None = None) -> Path | None:
     """Command line: ``--claim``, ``--seeds``, ``--device``, ``--workers``, ``--out``."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(
-        prog=prog or "python -m alexnet_lib.experiments alexnet_evidence",
-        description=__doc__.strip().splitlines()[0])
+    parser = evidence_parser("alexnet_evidence", __doc__, prog, "0,1,2,3,4",
+                             "the records and their parts, alexnet.parts/")
     parser.add_argument("--claim", choices=[*map(str, CLAIM_ARMS), "all"], action="append",
                         required=True, help="which claim's arms to run (repeatable, or 'all')")
-    parser.add_argument("--seeds", default="0,1,2,3,4",
-                        help="verdict seeds, comma-separated (at least 3; default 0,1,2,3,4)")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes that generate the images (default 1)")
-    parser.add_argument("--out", default=str(EVIDENCE_DIR),
-                        help="folder for the records and their parts, alexnet.parts/ "
-                             "(default: book/results/evidence)")
-    args = parser.parse_args(argv)
-    try:
-        seeds = parse_seeds(args.seeds)
-    except ValueError as e:
-        parser.error(str(e))
+    args, seeds, command = parse_evidence_args(parser, argv)
     claims = sorted(CLAIM_ARMS) if "all" in args.claim else sorted({int(c) for c in args.claim})
-    command = "python -m alexnet_lib.experiments alexnet_evidence " + " ".join(
-        shlex.quote(a) for a in argv)
-    return evidence(seeds, claims, args.out, command.strip(), device=args.device,
+    return evidence(seeds, claims, args.out, command, device=args.device,
                     workers=args.workers, log=lambda m: print(m, flush=True))
 
 

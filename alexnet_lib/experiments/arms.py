@@ -37,12 +37,13 @@ __all__ = ["MAX_EXTENSIONS", "split_data", "train_arm", "tune_arm", "run_arms"]
 MAX_EXTENSIONS = 3
 
 
-def split_data(p: dict[str, Any]) -> tuple[TensorData, TensorData]:
-    """(train vs validation, train vs test) from the built-in generator's ``p["data_style"]``."""
+def split_data(p: dict[str, Any], workers: int = 1) -> tuple[TensorData, TensorData]:
+    """(train vs validation, train vs test) from the built-in generator's ``p["data_style"]``
+    (drawn by ``workers`` processes: the same bytes)."""
     n, n_val, size, seed, style = (p["n_train"], p["n_val"], p["image_size"], p["data_seed"],
                                    p["data_style"])
-    x, y = make_tensors("train", n + n_val, size, seed, style)
-    test_x, test_y = make_tensors("val", p["n_test"], size, seed, style)
+    x, y = make_tensors("train", n + n_val, size, seed, style, workers)
+    test_x, test_y = make_tensors("val", p["n_test"], size, seed, style, workers)
     what = f"built-in {style} style (10 classes) at {size}x{size} px"
     val = TensorData(x[:n], y[:n], x[n:], y[n:], name="builtin",
                      description=f"{what}: {n:,} training, {n_val:,} validation images")
@@ -101,18 +102,25 @@ def tune_arm(arm: str, make: Callable[[], nn.Module], val: TensorData, p: dict[s
 def run_arms(makers: dict[str, Callable[[], nn.Module]], seeds: Sequence[int], p: dict[str, Any],
              store: SeedStore, only: Sequence[str] | None = None,
              measure: Callable[[nn.Module, TensorData], dict[str, Any]] | None = None,
-             log: Callable[[str], None] = print, device: str = "cpu") -> dict[str, Any] | None:
+             log: Callable[[str], None] = print, device: str = "cpu",
+             shared_lr: dict[str, str] | None = None,
+             data: tuple[TensorData, TensorData] | None = None) -> dict[str, Any] | None:
     """Steps 1 and 2 for the arms in ``only`` (default: all); with every part of every arm saved,
     returns ``{"learning_rates": ..., "runs": {seed: {arm: part}}}``, else None.
 
     A part is the run's ``History`` dict, its final ``test_error`` and ``train_error``, the
     ``lr``, and whatever ``measure(model, data)`` adds (e.g. what LRN does inside the net).
+    ``shared_lr`` maps an arm to the arm whose tuned rate it takes (tuned first if need be)
+    instead of tuning its own. ``data`` is ``(validation, test)`` if already made (default
+    :func:`split_data`).
     """
-    val, test = split_data(p)
+    shared = shared_lr or {}
+    val, test = data or split_data(p)
     for arm in only or list(makers):
-        lr = tune_arm(arm, makers[arm], val, p, store, log, device)
-        store.put(f"lr-{arm}", {"lr": lr})
-        log(f"{arm}: learning rate {lr:g}")
+        tuned = shared.get(arm, arm)
+        lr = tune_arm(tuned, makers[tuned], val, p, store, log, device)
+        store.put(f"lr-{tuned}", {"lr": lr})
+        log(f"{arm}: learning rate {lr:g}" + (f" (tuned on {tuned})" if tuned != arm else ""))
         for seed in seeds:
             key = f"seed{seed}-{arm}"
             part = store.get(key)
@@ -126,7 +134,7 @@ def run_arms(makers: dict[str, Callable[[], nn.Module]], seeds: Sequence[int], p
                         part.update(measure(model, test))
                 store.put(key, part)
             log(f"seed {seed}, {arm}: test error {part['test_error']:.3f}")
-    lrs = {arm: store.get(f"lr-{arm}") for arm in makers}
+    lrs = {arm: store.get(f"lr-{shared.get(arm, arm)}") for arm in makers}
     runs = {str(s): {arm: store.get(f"seed{s}-{arm}") for arm in makers} for s in seeds}
     if any(v is None for v in lrs.values()) or any(
             v is None for parts in runs.values() for v in parts.values()):

@@ -26,9 +26,6 @@ small (the paper's PCA effect is about 1 point).
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,17 +34,18 @@ import torch
 from torch import Tensor, nn
 
 from ..augment import PCALighting, center_crop, predict_ten_crop, random_crop_flip, rgb_covariance_eig
-from .arms import split_data, train_arm, tune_arm
+from .arms import run_arms, split_data
 from .evidence_record import (
     EVIDENCE_DIR,
     Comparison,
     SeedStore,
     code_hash,
-    parse_seeds,
+    evidence_parser,
+    parse_evidence_args,
     record_header,
     write_json,
 )
-from .loop import TensorData, fixed_threads
+from .loop import TensorData, fixed_threads, wrong_per_image
 from .nets import FourLayerNet
 
 __all__ = ["PROTOCOL", "CODE_MODULES", "ARMS", "AugmentedNet", "comparisons", "evidence", "run"]
@@ -140,11 +138,10 @@ def _makers(p: dict[str, Any], data: TensorData) -> dict[str, Callable[[], nn.Mo
 def _ten_patch_error(model: nn.Module, data: TensorData, p: dict[str, Any]) -> float:
     """Test error of the average softmax over the ten patches (the paper's test, Section 4.1)."""
     _, x = data.inputs(p["preprocess"])
-    model.eval()
     with fixed_threads(p["threads"]):
-        wrong = sum(int((predict_ten_crop(model.net, x[i:i + 500], p["crop"]).argmax(1)
-                         != data.test_y[i:i + 500]).sum()) for i in range(0, len(x), 500))
-    return wrong / len(x)
+        wrong = wrong_per_image(model.net, x, data.test_y, 500,
+                                predict=lambda m, xb: predict_ten_crop(m, xb, p["crop"]))
+    return int(wrong.sum()) / len(x)
 
 
 def comparisons(seeds: list[int], runs: dict[str, dict[str, Any]]) -> list[Comparison]:
@@ -183,35 +180,16 @@ def evidence(seeds: list[int], out: str | Path = EVIDENCE_DIR, command: str = ""
     code = code_hash(CODE_MODULES)
     store = SeedStore(out / "augment.parts", code, p)
     val, test = split_data(p)
-    makers = _makers(p, test)
-    for name in only or list(ARMS):
-        tuned = SHARED_LR.get(name, name)
-        lr = tune_arm(tuned, makers[tuned], val, p, store, log, device)
-        store.put(f"lr-{tuned}", {"lr": lr})
-        log(f"{name}: learning rate {lr:g} (tuned on {tuned})")
-        for seed in seeds:
-            key = f"seed{seed}-{name}"
-            part = store.get(key)
-            if part is None:
-                model, hist = train_arm(makers[name], lr, seed, test, p, f"{name}, seed {seed}",
-                                        device)
-                part = {"lr": lr, "test_error": hist.test_error[-1],
-                        "train_error": hist.train_error[-1],
-                        "test_error_ten_patch": _ten_patch_error(model, test, p),
-                        "history": hist.to_dict()}
-                store.put(key, part)
-            log(f"seed {seed}, {name}: test error {part['test_error']:.3f} (centre), "
-                f"{part['test_error_ten_patch']:.3f} (10 patches)")
-    runs = {str(s): {a: store.get(f"seed{s}-{a}") for a in ARMS} for s in seeds}
-    lrs = {a: store.get(f"lr-{SHARED_LR.get(a, a)}") for a in ARMS}
-    if any(v is None for v in lrs.values()) or any(
-            v is None for parts in runs.values() for v in parts.values()):
-        log("some arms' parts are not saved yet: no record written")
+    done = run_arms(_makers(p, test), seeds, p, store, only,
+                    lambda model, data: {"test_error_ten_patch": _ten_patch_error(model, data, p)},
+                    log, device, shared_lr=SHARED_LR, data=(val, test))
+    if done is None:
         return None
+    runs = done["runs"]
     rows = comparisons(seeds, runs)
     record = record_header("augment", [4, 5], f"{test.description}; {p['crop']}-px patches; four-layer "
                            f"net {p['channels']}", command, CODE_MODULES, code, p, seeds, device)
-    record.update(learning_rates={a: v["lr"] for a, v in lrs.items()}, runs=runs,
+    record.update(learning_rates=done["learning_rates"], runs=runs,
                   comparisons=[r.to_dict() for r in rows])
     path = write_json(out / "augment.json", record)
     for r in rows:
@@ -222,29 +200,15 @@ def evidence(seeds: list[int], out: str | Path = EVIDENCE_DIR, command: str = ""
 
 
 def run(argv: list[str] | None = None, prog: str | None = None) -> Path | None:
-    """Command line: ``--seeds``, ``--arm`` and ``--out``; everything else is :data:`PROTOCOL`."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(
-        prog=prog or "python -m alexnet_lib.experiments augment_evidence",
-        description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2,3,4",
-                        help="verdict seeds, comma-separated (at least 3; default 0,1,2,3,4)")
+    """Command line: ``--seeds``, ``--arm``, ``--device`` and ``--out``; everything else is
+    :data:`PROTOCOL`."""
+    parser = evidence_parser("augment_evidence", __doc__, prog, "0,1,2,3,4",
+                             "augment.json and its parts, augment.parts/")
     parser.add_argument("--arm", choices=tuple(ARMS), action="append",
                         help="run only this arm's parts (repeatable; default all four); the PCA "
                              "arms tune crops+flips first if that rate is not saved yet")
-    parser.add_argument("--out", default=str(EVIDENCE_DIR),
-                        help="folder for augment.json and its parts, augment.parts/ "
-                             "(default: book/results/evidence)")
-    parser.add_argument("--device", default="cpu",
-                        help="where to train: cpu (default) or cuda; same protocol, other floats")
-    args = parser.parse_args(argv)
-    try:
-        seeds = parse_seeds(args.seeds)
-    except ValueError as e:
-        parser.error(str(e))
-    command = "python -m alexnet_lib.experiments augment_evidence " + " ".join(
-        shlex.quote(a) for a in argv)
-    return evidence(seeds, args.out, command.strip(),
+    args, seeds, command = parse_evidence_args(parser, argv)
+    return evidence(seeds, args.out, command,
                     only=tuple(args.arm) if args.arm else None, log=lambda m: print(m, flush=True),
                     device=args.device)
 

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from ..augment import (
     PCALighting,
     center_crop,
-    predict_ten_crop,
+    predict_patches,
     random_crop_flip,
     rgb_covariance_eig,
     translations,
@@ -44,7 +44,15 @@ from ..augment import (
 from ..model import AlexNet
 from . import pooling
 from .datasets import builtin_data
-from .loop import History, TensorData, TrainConfig, fixed_threads, paired_difference, train
+from .loop import (
+    History,
+    TensorData,
+    TrainConfig,
+    fixed_threads,
+    paired_difference,
+    train,
+    wrong_per_image,
+)
 from .records import RESULTS_DIR, Record, git_commit, result_path, save_result
 
 __all__ = ["ARMS", "PREPROCESS", "small_alexnet", "channel_std", "train_augmented",
@@ -77,19 +85,11 @@ def channel_std(data: TensorData) -> Tensor:
     return train.std(dim=(0, 2, 3))
 
 
-@torch.no_grad()
 def errors_per_image(model: nn.Module, x: Tensor, y: Tensor, crop: int, ten: bool = False,
                      batch_size: int = 250) -> Tensor:
     """A bool per image: wrong on the centre patch (or on the 10-patch average if ``ten``)."""
-    was_training = model.training
-    model.eval()
-    wrong = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
-        scores = predict_ten_crop(model, xb, crop) if ten else model(center_crop(xb, crop))
-        wrong.append(scores.argmax(1) != y[i:i + batch_size])
-    model.train(was_training)
-    return torch.cat(wrong)
+    return wrong_per_image(model, x, y, batch_size,
+                           predict=lambda m, xb: predict_patches(m, xb, crop, ten))
 
 
 def train_augmented(

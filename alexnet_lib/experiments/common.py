@@ -25,8 +25,11 @@ from .loop import PREPROCESS, History, TensorData, TrainConfig
 
 __all__ = ["ExperimentConfig", "ExperimentResult", "arg", "describe_scale", "INITS"]
 
-INITS = ("paper", "he", "torch", "caffe")
-"""Initialisations an experiment can ask for ('caffe' only for AlexNet)."""
+INITS = ("paper", "gaussian", "he", "torch", "caffe")
+"""Initialisations an experiment can ask for: AlexNet's (:data:`alexnet_lib.model.INIT_SCHEMES`)
+and the four-layer nets' (:data:`.nets.INITS`); 'gaussian' only for the four-layer nets, 'caffe'
+only for AlexNet, and 'paper' is AlexNet's per-layer table or the four-layer nets' older name of
+'gaussian'."""
 
 
 def arg(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name

@@ -18,12 +18,15 @@ hash, is run again).
 
 from __future__ import annotations
 
+import argparse
 import ast
 import hashlib
 import importlib.util
 import json
 import os
 import platform
+import shlex
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +40,8 @@ from .evidence import Verdict, paired_verdict
 from .records import RESULTS_DIR, git_commit
 
 __all__ = ["EVIDENCE_DIR", "Comparison", "code_hash", "write_json", "SeedStore",
-           "record_header", "parse_seeds", "load_evidence", "stale_records"]
+           "record_header", "parse_seeds", "evidence_parser", "parse_evidence_args",
+           "load_evidence", "stale_records"]
 
 EVIDENCE_DIR = RESULTS_DIR / "evidence"
 """Where the book's evidence records live (``book/results/evidence``)."""
@@ -209,6 +213,38 @@ def parse_seeds(text: str) -> list[int]:
         raise ValueError(f"the evidence standard needs at least 3 distinct seeds (--seeds 0,1,2), "
                          f"got {text!r}")
     return seeds
+
+
+def evidence_parser(name: str, doc: str | None, prog: str | None, seeds: str, out: str,
+                    device: bool = True) -> argparse.ArgumentParser:
+    """The command line every evidence experiment shares: ``--seeds`` (default ``seeds``),
+    ``--out`` (help: ``out``, what the folder receives) and, with ``device``, ``--device``.
+    ``name`` is the experiment's (``python -m alexnet_lib.experiments NAME``); the description
+    is the first line of ``doc``. The caller adds its own flags, then :func:`parse_evidence_args`."""
+    parser = argparse.ArgumentParser(prog=prog or f"python -m alexnet_lib.experiments {name}",
+                                     description=(doc or name).strip().splitlines()[0])
+    parser.add_argument("--seeds", default=seeds, help="verdict seeds, comma-separated (at "
+                        f"least 3: the evidence standard; default {seeds})")
+    parser.add_argument("--out", default=str(EVIDENCE_DIR),
+                        help=f"folder for {out} (default: book/results/evidence)")
+    if device:
+        parser.add_argument("--device", default="cpu", help="where to train: cpu (default) or "
+                            "cuda; the same protocol, other floats")
+    return parser
+
+
+def parse_evidence_args(parser: argparse.ArgumentParser,
+                        argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[int], str]:
+    """Parse ``argv`` (default ``sys.argv[1:]``) with ``parser`` (:func:`evidence_parser`):
+    ``(args, seeds, command)``. A bad ``--seeds`` is a usage error that says what to give; the
+    command is the one to write in the record, as the user typed it."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as e:
+        parser.error(str(e))
+    return args, seeds, " ".join([parser.prog, *map(shlex.quote, argv)])
 
 
 def load_evidence(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:

@@ -31,9 +31,6 @@ style at 32x32 px, not CIFAR-10: the speed-up it measures is this data's, not th
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +41,8 @@ from .evidence_record import (
     Comparison,
     SeedStore,
     code_hash,
-    parse_seeds,
+    evidence_parser,
+    parse_evidence_args,
     record_header,
     write_json,
 )
@@ -208,26 +206,16 @@ def evidence(seeds: list[int], out: str | Path = EVIDENCE_DIR, command: str = ""
 
 
 def run(argv: list[str] | None = None, prog: str | None = None) -> Path | None:
-    """Command line: ``--seeds`` and ``--out``; everything else is :data:`PROTOCOL`."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog=prog or "python -m alexnet_lib.experiments figure1",
-                                     description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2", help="verdict seeds, comma-separated "
-                        "(at least 3: the evidence standard; default 0,1,2)")
+    """Command line: ``--seeds``, ``--activation`` and ``--out``; everything else is
+    :data:`PROTOCOL`."""
+    parser = evidence_parser("figure1", __doc__, prog, "0,1,2",
+                             "figure1.json and its per-seed files, figure1.parts/", device=False)
     parser.add_argument("--activation", choices=ACTIVATIONS, action="append",
                         help="run only this arm's parts (repeat for both; default both): two "
                              "processes, one per arm, share the work; either writes the record "
                              "once both arms are done")
-    parser.add_argument("--out", default=str(EVIDENCE_DIR),
-                        help="folder for figure1.json and its per-seed files, figure1.parts/ "
-                             "(default: book/results/evidence)")
-    args = parser.parse_args(argv)
-    try:
-        seeds = parse_seeds(args.seeds)
-    except ValueError as e:
-        parser.error(str(e))
-    command = "python -m alexnet_lib.experiments figure1 " + " ".join(shlex.quote(a) for a in argv)
-    return evidence(seeds, args.out, command.strip(), log=lambda m: print(m, flush=True),
+    args, seeds, command = parse_evidence_args(parser, argv)
+    return evidence(seeds, args.out, command, log=lambda m: print(m, flush=True),
                     activations=tuple(args.activation or ACTIVATIONS))
 
 

@@ -198,16 +198,9 @@ def fixed_threads(threads: int | None, device: str = "cpu") -> Iterator[None]:
         torch.use_deterministic_algorithms(old_det)
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
     """Top-1 error (a fraction) of ``model`` in eval mode on float inputs ``x``."""
-    was_training = model.training
-    model.eval()
-    wrong = 0
-    for i in range(0, len(x), batch_size):
-        wrong += int((model(x[i:i + batch_size]).argmax(1) != y[i:i + batch_size]).sum())
-    model.train(was_training)
-    return wrong / max(1, len(x))
+    return int(wrong_per_image(model, x, y, batch_size).sum()) / max(1, len(x))
 
 
 def train(
@@ -295,14 +288,26 @@ def epochs_to_reach(errors: list[float], target: float) -> int | None:
 
 
 @torch.no_grad()
-def wrong_per_image(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> Tensor:
-    """A bool per image: does ``model`` (in eval mode) get it wrong? Its mean is the top-1 error."""
+def wrong_per_image(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500,
+                    predict: Callable[[nn.Module, Tensor], Tensor] | None = None) -> Tensor:
+    """A bool per image: does ``model`` (in eval mode) get it wrong? Its mean is the top-1 error.
+
+    The one evaluation loop of the experiments (:func:`evaluate` is its mean). ``predict(model,
+    batch)`` gives the scores of a batch (default ``model(batch)``; e.g. the centre patch's, or
+    the ten patches' average, :func:`alexnet_lib.augment.predict_patches`). The training
+    command's streaming evaluation, with top-5 and the loss, is :func:`alexnet_lib.evaluate.evaluate`.
+    """
     was_training = model.training
     model.eval()
-    wrong = torch.cat([model(x[i:i + batch_size]).argmax(1) != y[i:i + batch_size]
-                       for i in range(0, len(x), batch_size)])
-    model.train(was_training)
-    return wrong
+    wrong = [torch.zeros(0, dtype=torch.bool, device=y.device)]
+    try:
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            scores = predict(model, xb) if predict else model(xb)
+            wrong.append(scores.argmax(1) != y[i:i + batch_size])
+    finally:
+        model.train(was_training)
+    return torch.cat(wrong)
 
 
 def paired_difference(wrong_a: Tensor, wrong_b: Tensor) -> tuple[float, float]:

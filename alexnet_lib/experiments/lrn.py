@@ -50,7 +50,8 @@ class LRNExperimentConfig(ExperimentConfig):
     weight_decay: float = arg(5e-4, "weight decay on the weights (the paper's 5e-4)")
     channels: list[int] = arg([16, 16, 32], "kernels of conv1..conv3 (the paper-style CIFAR-10 "
                                             "net has 32,32,64)")
-    init: str = arg("paper", "initial weights: 'paper' (N(0, 0.01), biases 0), 'he' or 'torch'")
+    init: str = arg("gaussian", "initial weights: 'gaussian' (N(0, 0.01), biases 0; older "
+                               "records call it 'paper'), 'he' or 'torch'")
     norms: list[str] = arg(list(NORMS), "variants to train, comma-separated: none, lrn, batchnorm")
 
     @classmethod

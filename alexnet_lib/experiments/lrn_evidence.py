@@ -20,9 +20,6 @@ against BatchNorm (the later replacement). The reference arm is the net without 
 
 from __future__ import annotations
 
-import argparse
-import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,7 +33,8 @@ from .evidence_record import (
     Comparison,
     SeedStore,
     code_hash,
-    parse_seeds,
+    evidence_parser,
+    parse_evidence_args,
     record_header,
     write_json,
 )
@@ -152,29 +150,17 @@ def evidence(seeds: list[int], out: str | Path = EVIDENCE_DIR, command: str = ""
 
 
 def run(argv: list[str] | None = None, prog: str | None = None) -> Path | None:
-    """Command line: ``--seeds``, ``--arm`` and ``--out``; everything else is :data:`PROTOCOL`."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog=prog or "python -m alexnet_lib.experiments lrn_evidence",
-                                     description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--seeds", default="0,1,2",
-                        help="verdict seeds, comma-separated (at least 3; default 0,1,2)")
+    """Command line: ``--seeds``, ``--arm``, ``--protocol``, ``--device`` and ``--out``;
+    everything else is the protocol's."""
+    parser = evidence_parser("lrn_evidence", __doc__, prog, "0,1,2", "the record (lrn.json, "
+                             "lrn-long.json) and its parts (lrn.parts/, ...)")
     parser.add_argument("--arm", choices=NORMS, action="append",
                         help="run only this arm's parts (repeatable; default all three)")
-    parser.add_argument("--out", default=str(EVIDENCE_DIR),
-                        help="folder for the record (lrn.json, lrn-long.json) and its parts "
-                             "(lrn.parts/, ...) (default: book/results/evidence)")
     parser.add_argument("--protocol", choices=tuple(PROTOCOLS), default="20-epochs",
                         help="20-epochs (PROTOCOL, the first) or 60-epochs (PROTOCOL_LONG)")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    args = parser.parse_args(argv)
-    try:
-        seeds = parse_seeds(args.seeds)
-    except ValueError as e:
-        parser.error(str(e))
+    args, seeds, command = parse_evidence_args(parser, argv)
     name, protocol = PROTOCOLS[args.protocol]
-    command = "python -m alexnet_lib.experiments lrn_evidence " + " ".join(
-        shlex.quote(a) for a in argv)
-    return evidence(seeds, args.out, command.strip(), protocol,
+    return evidence(seeds, args.out, command, protocol,
                     only=tuple(args.arm) if args.arm else None, log=lambda m: print(m, flush=True),
                     name=name, device=args.device)
 

@@ -22,8 +22,9 @@ import torch
 from torch import Tensor, nn
 
 from ..lrn import LocalResponseNorm, LRNConfig
+from ..model import INIT_SCHEMES
 
-__all__ = ["FourLayerNet", "initialise"]
+__all__ = ["FourLayerNet", "initialise", "INITS", "INIT_ALIASES"]
 
 Norm = Literal["none", "lrn", "batchnorm"]
 
@@ -42,6 +43,7 @@ class FourLayerNet(nn.Module):
             alpha=1e-4, beta=0.75).
         channels: kernels of conv1..conv3.
         input_size: side of the square input (32 for CIFAR-10).
+        init: the initial weights, one of :data:`INITS` (see :func:`initialise`).
 
     Pooling rounds up (``ceil_mode``), as the original code's pooling layers did, so a 32x32
     input gives 16x16, 8x8 and 4x4 maps.
@@ -56,7 +58,7 @@ class FourLayerNet(nn.Module):
         lrn: LRNConfig | str = "paper",
         channels: Sequence[int] = (32, 32, 64),
         input_size: int = 32,
-        init: Literal["paper", "torch", "he"] = "paper",
+        init: Literal["gaussian", "paper", "torch", "he"] = "gaussian",
     ) -> None:
         super().__init__()
         if activation not in ("relu", "tanh"):
@@ -88,23 +90,33 @@ class FourLayerNet(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def initialise(model: nn.Module, scheme: str = "paper", std: float = 0.01) -> nn.Module:
+INITS: tuple[str, ...] = ("gaussian", "he", "torch")
+"""The initialisations of :func:`initialise`. ``"he"`` and ``"torch"`` are
+:data:`alexnet_lib.model.INIT_SCHEMES`' own; ``"gaussian"`` is the paper's N(0, 0.01) with zero
+biases. It is not AlexNet's ``"paper"`` scheme, whose biases are 1 in the layers the paper names
+(conv2, conv4, conv5, fc6, fc7): the four-layer nets have none of those layers."""
+
+INIT_ALIASES: dict[str, str] = {"paper": "gaussian"}
+"""Older names: the first chapter records (``book/results/relu_tanh.json``, ``lrn.json``) call
+the Gaussian scheme ``"paper"``, and replay under that name."""
+
+
+def initialise(model: nn.Module, scheme: str = "gaussian", std: float = 0.01) -> nn.Module:
     """Re-initialise every conv and linear layer of ``model`` in place; returns ``model``.
 
-    ``"paper"``: weights N(0, ``std``) (the paper's 0.01) and zero biases; ``"he"``: Kaiming-normal
-    weights for ReLUs (He et al., 2015) and zero biases; ``"torch"``: PyTorch's default.
-    BatchNorm layers keep their default (weight 1, bias 0).
+    ``"gaussian"`` (or its older name ``"paper"``): weights N(0, ``std``) (the paper's 0.01) and
+    zero biases; ``"he"``: Kaiming-normal weights for ReLUs (He et al., 2015) and zero biases;
+    ``"torch"``: PyTorch's default. BatchNorm layers keep their default (weight 1, bias 0).
     """
+    name = INIT_ALIASES.get(scheme, scheme)
+    if name not in INITS:
+        raise ValueError(f"init must be one of {[*INITS, *INIT_ALIASES]}, got {scheme!r}")
+    def gaussian(_: str, layer: nn.Module) -> None:
+        nn.init.normal_(layer.weight, 0.0, std)
+        nn.init.zeros_(layer.bias)
+
+    draw = gaussian if name == "gaussian" else INIT_SCHEMES[name]
     for m in model.modules():
         if isinstance(m, nn.Conv2d | nn.Linear):
-            if scheme == "torch":
-                m.reset_parameters()
-            elif scheme == "paper":
-                nn.init.normal_(m.weight, 0.0, std)
-                nn.init.zeros_(m.bias)
-            elif scheme == "he":
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            else:
-                raise ValueError(f"init must be 'paper', 'he' or 'torch', got {scheme!r}")
+            draw("", m)  # "he" and "torch" draw the same for any layer name
     return model

@@ -46,7 +46,8 @@ class ReluTanhConfig(ExperimentConfig):
                                                 "networks are trained at each")
     channels: list[int] = arg([16, 16, 32], "kernels of conv1..conv3 (the paper-style CIFAR-10 "
                                             "net has 32,32,64)")
-    init: str = arg("paper", "initial weights: 'paper' (N(0, 0.01), biases 0), 'he' or 'torch'")
+    init: str = arg("gaussian", "initial weights: 'gaussian' (N(0, 0.01), biases 0; older "
+                               "records call it 'paper'), 'he' or 'torch'")
     targets: list[float] = arg([0.5, 0.25], "training errors to time, comma-separated "
                                             "(the paper's target is 0.25)")
 
