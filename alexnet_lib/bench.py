@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m alexnet_lib.bench {lrn,layers,train,pipeline,book}``.
+"""Benchmarks: ``python -m alexnet_lib.bench {lrn,layers,train,ceiling,pipeline,book}``.
 
 Defined in the book's chapter "Training AlexNet at ImageNet scale" (the speed section).
 
@@ -13,6 +13,9 @@ Defined in the book's chapter "Training AlexNet at ImageNet scale" (the speed se
             (the ceiling). Prints a table with b/a, b/c and projected hours for 90 epochs.
             ``--prepared`` adds both scripts on a 256x256 copy of the folder (the paper's
             one-time preprocessing, as ``python -m alexnet_lib.data.prepare`` does).
+* ``ceiling`` the model's training step alone under each lever (batch size, torch.compile's
+            modes, channels_last, cudnn.benchmark), then the profiler's top kernels of the
+            fastest (:mod:`alexnet_lib.ceiling`).
 * ``pipeline`` where the GPU input pipeline's time goes: images/s of reading, decoding (in one
             thread and split over several), resizing and augmenting, each on its own.
 * ``book``  the execution time of every chapter notebook on this machine.
@@ -37,6 +40,7 @@ from pathlib import Path
 
 import torch
 
+from .ceiling import VARIANTS, Variant, bench_model_ceiling, format_sweep, sweep
 from .lrn import LocalResponseNorm
 from .provenance import cpu_model
 
@@ -288,41 +292,6 @@ def make_prepared_copy(src: Path, dst: Path | None = None, size: int = 256,
         with mp.get_context("spawn").Pool(workers) as pool:
             pool.map(_prepare_chunk, jobs)
     return dst
-
-
-def bench_model_ceiling(batch_size: int, device: str, steps: int = 30, bf16: bool = True,
-                        channels_last: bool = True, compile_model: bool = True) -> float:
-    """Images/s of AlexNet's training step on random data already on the device (no input cost)."""
-    from .model import AlexNet
-
-    dev = torch.device(device)
-    torch.manual_seed(0)
-    model = AlexNet().to(dev)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if compile_model else model
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(batch_size, 3, 224, 224, device=dev)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 1000, (batch_size,), device=dev)
-
-    def step() -> None:
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = torch.nn.functional.cross_entropy(step_model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for _ in range(5):  # warm-up (and compilation)
-        step()
-    sync = _sync_for(dev)
-    sync()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync()
-    return batch_size * steps / (time.perf_counter() - start)
 
 
 _EXAMPLES_LINE = re.compile(r"Epoch: \[0\]\[\s*(\d+)/\s*(\d+)\]\s+Time\s+[\d.]+\s+\(\s*([\d.]+)\)")
@@ -695,6 +664,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="timed repeats; the best is kept")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
 
+    p = sub.add_parser("ceiling", help="the model's training step alone, under each lever")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="device (default: cuda if present); bf16 on a GPU, float32 on a CPU")
+    p.add_argument("--steps", type=int, default=30, help="timed steps per variant (default: 30)")
+    p.add_argument("--budget", type=float, default=240,
+                   help="seconds after which no new variant starts (default: 240)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="only this batch size, eager and without channels_last (a quick check)")
+    p.add_argument("--no-profile", action="store_true", help="do not profile the fastest")
+    p.add_argument("--json", default=None,
+                   help="also write the results to this JSON file (rewritten after every row)")
+
     p = sub.add_parser("pipeline", help="images/s of each stage of the GPU input pipeline")
     _add_folder_arguments(p)
     p.add_argument("--batch-size", type=int, default=256, help="images per batch (default: 256)")
@@ -739,6 +720,17 @@ def main(argv: list[str] | None = None) -> int:
         print(format_layer_times(r))
         if args.json:
             Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+    elif args.command == "ceiling":
+        if args.steps < 1 or (args.batch_size is not None and args.batch_size < 1):
+            parser.error("ceiling needs --steps >= 1 and --batch-size >= 1")
+        variants = VARIANTS if args.batch_size is None else (
+            Variant(args.batch_size, None, channels_last=False), Variant(args.batch_size, None))
+        r = sweep(args.device, variants, args.steps, args.budget, args.json,
+                  header=_provenance(torch.device(args.device)), profile=not args.no_profile,
+                  log=lambda m: print(m, flush=True))
+        print("\n" + format_sweep(r))
+        if not any("images_per_s" in row for row in r["rows"]):
+            return 1
     elif args.command == "pipeline":
         if args.batches < 2 or args.threads < 1 or args.batch_size < 1:
             parser.error("pipeline needs --batches >= 2, --threads >= 1 and --batch-size >= 1")

@@ -189,3 +189,25 @@ def test_pipeline_bench_refuses_too_few_batches(capsys):
     with pytest.raises(SystemExit):
         bench.main(["pipeline", "--batches", "1"])
     assert "--batches >= 2" in capsys.readouterr().err
+
+
+def test_ceiling_sweep_times_each_variant_records_failures_and_profiles_the_fastest(tmp_path):
+    from alexnet_lib.ceiling import Variant, format_sweep, sweep
+
+    variants = (Variant(2, None, channels_last=False), Variant(2, "no-such-mode"))
+    path = tmp_path / "ceiling.json"
+    record = sweep("cpu", variants, steps=1, budget_s=600, json_path=path,
+                   header={"commit": "abc"}, log=lambda m: None)
+    assert json.loads(path.read_text()) == record and record["commit"] == "abc"
+    ok, bad = record["rows"]
+    assert ok["images_per_s"] > 0 and ok["name"] == "batch 2, eager, NCHW"
+    assert "Unrecognized mode" in bad["error"] and "images_per_s" not in bad
+    assert record["best"] == ok["name"] and record["profile"]["variant"] == ok["name"]
+    top = record["profile"]["top"]
+    assert top and all(0 < e["share"] <= 1 for e in top)
+    assert top == sorted(top, key=lambda e: -e["share"])
+    assert any("conv" in e["name"] or "mm" in e["name"] for e in top)
+    assert "failed" in format_sweep(record)
+    # no variant starts after the budget: a sweep cut short says which it left out
+    late = sweep("cpu", variants, steps=1, budget_s=-1, profile=False, log=lambda m: None)
+    assert late["rows"] == [] and late["not_run"] == [v.name for v in variants]

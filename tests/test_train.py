@@ -245,12 +245,26 @@ def test_torchrun_two_gloo_processes_end_with_equal_parameters(folder, stats, tm
         pytest.fail(f"torchrun did not finish in 180 s; stacks:\n{stderr[-12000:]}\n{stdout[-2000:]}")
     assert proc.returncode == 0, stderr[-3000:]
     log = (out / "log.txt").read_text()
-    assert "2 processes (DDP)" in log
+    assert "2 processes (DDP, gloo backend)" in log
     assert "parameters identical on all 2 processes" in log
     rows = read_metrics(out)
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert all(int(r["skipped_images"]) == 1 for r in rows)  # counted over both ranks
     assert load_checkpoint(out / "last.pt")["config"]["batch_size"] == 10  # 5 per process
+
+
+def test_torchrun_with_one_process_takes_the_distributed_path(folder, stats, tmp_path):
+    """One GPU checks the NCCL path under torchrun at world size 1 (tools/gpu_checks.sh): the
+    process group, DDP and the collectives, not the single-process shortcut."""
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+           "-m", "alexnet_lib.train", "--data", str(folder), *TINY, "--stats", stats,
+           "--epochs", "1", "--device", "cpu", "--no-ten-crop", "--out", str(out)]
+    done = subprocess.run(cmd, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    assert "1 process (DDP, gloo backend)" in log and "parameters identical on all 1 process" in log
+    assert len(load_checkpoint(out / "last.pt")["rng"]) == 1
 
 
 def test_sigterm_under_torchrun_saves_a_complete_checkpoint_at_the_next_step(folder, stats, tmp_path):

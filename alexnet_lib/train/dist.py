@@ -31,10 +31,13 @@ class DistInfo:
     world_size: int = 1
     local_rank: int = 0
     local_world_size: int = 1
+    launched: bool = False  # started by torchrun, even as a job of one process
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        """Distributed: a process group, DDP and the collectives. Under torchrun at world size 1
+        too, so that one GPU can check the NCCL path."""
+        return self.world_size > 1 or self.launched
 
     @property
     def is_main(self) -> bool:
@@ -44,8 +47,9 @@ class DistInfo:
 def dist_from_env() -> DistInfo:
     """The :class:`DistInfo` that torchrun's environment variables describe."""
     env = os.environ
+    launched = all(k in env for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
     return DistInfo(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)),
-                    int(env.get("LOCAL_RANK", 0)), int(env.get("LOCAL_WORLD_SIZE", 1)))
+                    int(env.get("LOCAL_RANK", 0)), int(env.get("LOCAL_WORLD_SIZE", 1)), launched)
 
 
 def auto_device(cfg_device: str | None, info: DistInfo) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -66,8 +67,11 @@ def describe_run(cfg: dict[str, Any], model: nn.Module, classes: int, root: Path
                  info: DistInfo, out: Path) -> str:
     """The first line of the run's log: what is trained on what, how, and where."""
     n_params = sum(p.numel() for p in model.parameters())
+    n = info.world_size
+    backend = dist.get_backend() if dist.is_available() and dist.is_initialized() else "none"
     scale = ("model-parallel on " + cfg["devices"] if cfg["model_parallel"] else
-             f"{info.world_size} processes (DDP)" if info.enabled else "1 process")
+             f"{n} process{'es' if n != 1 else ''} (DDP, {backend} backend)" if info.enabled
+             else "1 process")
     return (f"training {cfg['arch']} ({n_params:,} parameters, {classes} classes) on "
             f"{cfg['dataset']}{' ' + str(root) if root else ''} with the {cfg['recipe']} "
             f"recipe: {cfg['epochs']} epochs, batch {cfg['batch_size']}, lr {cfg['lr']:g}, "

@@ -382,4 +382,5 @@ class Trainer:
         if worst != 0.0:
             raise Stop(f"the {self.info.world_size} processes ended with different parameters "
                         f"(largest difference {worst:g})")
-        self.log(f"parameters identical on all {self.info.world_size} processes")
+        n = self.info.world_size
+        self.log(f"parameters identical on all {n} process{'es' if n != 1 else ''}")
