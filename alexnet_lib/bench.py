@@ -587,8 +587,10 @@ def execute_notebook(nb, folder: Path, timeout: int = 600) -> None:
                    resources={"metadata": {"path": str(folder)}}).execute()
 
 
-def bench_book(root: Path, timeout: int = 600) -> dict[str, float]:
-    """Seconds to execute each chapter notebook listed in ``_toc.yml`` (fresh kernel each)."""
+def bench_book(root: Path, timeout: int = 600, json_path: str | Path | None = None) -> dict[str, float]:
+    """Seconds to execute each chapter notebook listed in ``_toc.yml`` (fresh kernel each); with
+    ``json_path``, also a record of them (the command, commit, machine, date, per chapter and
+    total), rewritten after every chapter."""
     import nbformat
     import yaml
 
@@ -604,6 +606,12 @@ def bench_book(root: Path, timeout: int = 600) -> dict[str, float]:
         execute_notebook(nb, path.parent, timeout)
         times[name] = time.perf_counter() - start
         print(f"{name:<30} {times[name]:7.1f} s", flush=True)
+        if json_path:
+            record = {**_provenance(torch.device("cpu")), "kind": "book_time",
+                      "what": "Seconds to execute each chapter notebook in a fresh kernel",
+                      "seconds": {k: round(v, 1) for k, v in times.items()},
+                      "total_s": round(sum(times.values()), 1)}
+            Path(json_path).write_text(json.dumps(record, indent=2) + "\n")
     print(f"{'total':<30} {sum(times.values()):7.1f} s")
     return times
 
@@ -692,6 +700,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("book", help="execution time of every chapter notebook")
     p.add_argument("--root", default=".", help="repository root (with _toc.yml)")
+    p.add_argument("--json", default=None, help="also write a record of the times to this file")
 
     args = parser.parse_args(argv)
     if args.command == "lrn":
@@ -750,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
     else:
-        bench_book(Path(args.root))
+        bench_book(Path(args.root), json_path=args.json)
     return 0
 
 

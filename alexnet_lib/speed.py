@@ -23,7 +23,7 @@ from typing import Any
 from .experiments.records import RESULTS_DIR
 
 __all__ = ["NOTES", "GOALS", "load", "notes", "speed_records", "index_md", "measured_md",
-           "train_md", "layers_md", "lrn_gpu_md", "lrn_cpu_md", "registers_md", "book_time_md",
+           "train_md", "layers_md", "lrn_gpu_md", "lrn_cpu_md", "registers_md", "book_time_md", "BOOK_TIME",
            "lent_versions_md"]
 
 NOTES = "notes/speed.json"
@@ -92,6 +92,8 @@ def _what(name: str, record: Any) -> str:
         return f"training throughput, batch {record['batch_size']} (images/s)"
     if isinstance(record, dict) and "images_per_s" in record:
         return "the input pipeline's stages (images/s)"
+    if isinstance(record, dict) and record.get("kind") == "book_time":
+        return "seconds to execute each chapter notebook"
     if name == NOTES:
         return "dated notes: numbers printed before records were kept"
     return str(record.get("what", "")) if isinstance(record, dict) else ""
@@ -226,18 +228,31 @@ def registers_md(results: str | Path = RESULTS_DIR) -> str:
     return f"{note['what']}:\n\n" + "\n".join(lines) + "\n\n" + measured_md(note)
 
 
+BOOK_TIME = "book_time_cpu.json"
+"""The record of ``python -m alexnet_lib.bench book --json book/results/book_time_cpu.json``."""
+
+
 def book_time_md(results: str | Path = RESULTS_DIR) -> str:
-    """The dated note of ``bench book``: seconds per chapter, earlier totals, nbval's run."""
+    """Seconds per chapter from the record of ``bench book`` (:data:`BOOK_TIME`), then the dated
+    note's earlier totals and nbval's run."""
     note = notes(results)["book_time"]
+    path = Path(results) / BOOK_TIME
+    record = json.loads(path.read_text()) if path.is_file() else None
+    shown = record or note
     lines = ["| chapter | seconds |", "|---|---:|"]
-    lines += [f"| {chapter} | {s:.1f} |" for chapter, s in note["seconds"].items()]
-    lines.append(f"| **all** | **{note['total_s']}** |")
+    lines += [f"| {chapter} | {s:.1f} |" for chapter, s in shown["seconds"].items()]
+    lines.append(f"| **all** | **{shown['total_s']:.0f}** |")
     earlier = "; ".join(f"{e['total']} at `{e['commit']}` ({e['date']})" for e in note["earlier"])
+    if record is not None:
+        earlier = f"{note['total_s']} s at `{note['commit']}` ({note['date']}); " + earlier
     nbval = note["nbval"]
-    return (f"{note['what']}. {note['remark']}\n\n" + "\n".join(lines)
-            + f"\n\nEarlier totals: {earlier}. `{nbval['command']}` (the chapters and nbval's"
-            f" comparison) at `{nbval['commit']}` ({nbval['date']}): {nbval['result']}.\n\n"
-            + measured_md(note))
+    head = (f"{record['what']}, from `{BOOK_TIME}` (the book's budget: about 300 s for all "
+            "chapters on a 2-core CPU)." if record is not None
+            else f"{note['what']}. {note['remark']}")
+    return (f"{head}\n\n" + "\n".join(lines)
+            + f"\n\nEarlier totals (dated notes): {earlier}. `{nbval['command']}` (the chapters "
+            f"and nbval's comparison) at `{nbval['commit']}` ({nbval['date']}): {nbval['result']}."
+            f"\n\n" + measured_md(shown))
 
 
 def lent_versions_md(results: str | Path = RESULTS_DIR) -> str:

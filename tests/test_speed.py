@@ -120,3 +120,20 @@ def test_the_page_reads_records_only_and_fits_the_page() -> None:
 
 def test_page_is_in_the_toc() -> None:
     assert "file: book/speed" in (ROOT / "_toc.yml").read_text()
+
+
+def test_book_time_comes_from_the_record_when_there_is_one(tmp_path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "speed.json").write_text((RESULTS_DIR / speed.NOTES).read_text())
+    before = speed.book_time_md(tmp_path)
+    assert "192" in before and "Measured while the chapters" in before  # the dated note alone
+    record = {"kind": "book_time", "what": "Seconds to execute each chapter notebook",
+              "seconds": {"relu": 12.5, "lrn": 30.0}, "total_s": 42.5, "device": "Some CPU",
+              "date": "2030-01-02 03:04 UTC", "commit": "abc123",
+              "command": "python -m alexnet_lib.bench book --json x.json"}
+    (tmp_path / speed.BOOK_TIME).write_text(json.dumps(record))
+    text = speed.book_time_md(tmp_path)
+    assert "| relu | 12.5 |" in text and "| **all** | **42** |" in text
+    assert "192 s at `5318299` (2026-11-29)" in text  # the note's total is now an earlier one
+    assert "commit `abc123`" in text and "bench book --json x.json" in text
+    assert speed._what(speed.BOOK_TIME, record) == "seconds to execute each chapter notebook"
