@@ -147,12 +147,15 @@ def profile_step(variant: Variant, device: str, bf16: bool = True, steps: int = 
 
 def sweep(device: str, variants: Sequence[Variant] = VARIANTS, steps: int = 30,
           budget_s: float = 240.0, json_path: str | Path | None = None,
-          header: dict[str, Any] | None = None, profile: bool = True,
+          header: dict[str, Any] | None = None, profile: bool = True, profile_after: int = 2,
           log: Callable[[str], None] = print) -> dict[str, Any]:
     """Time every variant (bf16 on a GPU, float32 on a CPU); a variant that fails is recorded
     with its error and the others still run; no new variant starts after ``budget_s`` seconds.
-    Then profile the fastest. The record (``header`` and the rows) is rewritten to ``json_path``
-    after every row, so a run cut short keeps what it measured."""
+
+    The fastest variant so far is profiled after the first ``profile_after`` rows (eager and the
+    training default: a profile exists even if the slow autotuning rows are cut off), and again at
+    the end if a faster one turned up. The record (``header``, the rows, the profile) is rewritten
+    to ``json_path`` after every row, so a run cut short keeps what it measured."""
     bf16 = torch.device(device).type == "cuda"
     record: dict[str, Any] = dict(header or {}, device=device, bf16=bf16, steps=steps, rows=[])
     start = time.perf_counter()
@@ -161,7 +164,24 @@ def sweep(device: str, variants: Sequence[Variant] = VARIANTS, steps: int = 30,
         if json_path:
             Path(json_path).write_text(json.dumps(record, indent=2) + "\n")
 
-    for variant in variants:
+    def profile_best() -> None:
+        timed = [r for r in record["rows"] if "images_per_s" in r]
+        if not timed:
+            return
+        best = max(timed, key=lambda r: r["images_per_s"])
+        record["best"] = best["name"]
+        if not profile or record.get("profile", {}).get("variant") == best["name"]:
+            return
+        fields = ("batch_size", "compile_mode", "channels_last", "cudnn_benchmark")
+        try:
+            record["profile"] = {"variant": best["name"], "top": profile_step(
+                Variant(**{k: best[k] for k in fields}), device, bf16)}
+        except (RuntimeError, ValueError) as err:
+            log(f"profile of {best['name']} FAILED: {err}")
+            record.setdefault("profile", {"variant": best["name"],
+                                          "error": f"{type(err).__name__}: {err}"})
+
+    for i, variant in enumerate(variants):
         if time.perf_counter() - start > budget_s:
             record.setdefault("not_run", []).append(variant.name)
             continue
@@ -177,19 +197,11 @@ def sweep(device: str, variants: Sequence[Variant] = VARIANTS, steps: int = 30,
             log(f"{variant.name} FAILED: {row['error']}")
         row["seconds"] = time.perf_counter() - t0  # compilation and warm-up included
         record["rows"].append(row)
+        if i + 1 == profile_after:
+            profile_best()
         save()
-    timed = [r for r in record["rows"] if "images_per_s" in r]
-    if timed:
-        best = max(timed, key=lambda r: r["images_per_s"])
-        record["best"] = best["name"]
-        if profile:
-            fields = ("batch_size", "compile_mode", "channels_last", "cudnn_benchmark")
-            try:
-                record["profile"] = {"variant": best["name"], "top": profile_step(
-                    Variant(**{k: best[k] for k in fields}), device, bf16)}
-            except (RuntimeError, ValueError) as err:
-                record["profile"] = {"variant": best["name"], "error": f"{type(err).__name__}: {err}"}
-        save()
+    profile_best()
+    save()
     return record
 
 

@@ -44,7 +44,7 @@ exec > >(tee -a "$OUT/gpu_checks.log") 2>&1
 
 if [ "$DEVICE" = cuda ]; then  # the real sizes
     IMAGES=7680 BATCH=256 WORKERS=16 LRN_BATCH=256 LRN_DTYPE=bfloat16 LIMIT=140 TRAIN_LIMIT=300 TRAIN_DEVICE=cuda:0 COMPILE=()
-    CEILING=() FULL_IMAGES=25600 FULL_LIMIT=230 FULL_ARGS=()
+    CEILING=() FULL_IMAGES=25600 FULL_LIMIT=210 FULL_ARGS=()
     STEP_SCALE=${STEP_SCALE:-1}
 else  # a dry run: every step, tiny sizes (>= 21 batches for (a)'s lines; no bf16 LRN in torch on CPUs)
     IMAGES=192 BATCH=8 WORKERS=2 LRN_BATCH=4 LRN_DTYPE=float32 LIMIT=300 TRAIN_LIMIT=225 TRAIN_DEVICE=cpu COMPILE=(--no-compile)
@@ -77,7 +77,7 @@ step env 15 bash -c "date -u; nvidia-smi -L 2>/dev/null; nproc; echo commit \$AL
 
 if [ "$PLAN" = training ]; then
 # The model's training step alone under each lever, then the profiler's top kernels of the fastest.
-step ceiling 180 $PY -m alexnet_lib.bench ceiling --device $DEVICE --budget 120 "${CEILING[@]}" \
+step ceiling 200 $PY -m alexnet_lib.bench ceiling --device $DEVICE --budget 130 "${CEILING[@]}" \
     --json "$OUT/bench_ceiling.json"
 
 # A generated folder at 256x256 (the paper's stored size; 10 classes), for the next two steps.
