@@ -147,3 +147,14 @@ def test_architecture_records_are_computed_not_typed():
 def test_invalid_status_is_refused():
     with pytest.raises(ValueError):
         record(1, status="sort of")
+
+
+def test_result_files_are_the_ones_that_hold_records(tmp_path) -> None:
+    import json
+
+    from alexnet_lib.experiments.records import result_files
+
+    (tmp_path / "a.json").write_text(json.dumps({"records": [{"claim": 1}]}))
+    (tmp_path / "bench.json").write_text(json.dumps({"kind": "book_time", "seconds": {}}))
+    (tmp_path / "empty.json").write_text(json.dumps({"records": []}))
+    assert result_files(tmp_path) == ["a.json"]

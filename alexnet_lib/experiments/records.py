@@ -28,7 +28,7 @@ from typing import Any
 from ..provenance import float_settings, git_state
 
 __all__ = ["Record", "STATUSES", "RESULTS_DIR", "git_commit", "result_path", "save_result",
-           "load_result", "load_records"]
+           "load_result", "load_records", "result_files"]
 
 STATUSES = ("reproduced", "not reproduced at this scale", "needs ImageNet")
 _REPO = Path(__file__).resolve().parents[2]
@@ -113,6 +113,13 @@ def load_result(path: str | Path) -> dict[str, Any]:
     payload = json.loads(Path(path).read_text())
     payload["records"] = [Record(**r) for r in payload.get("records", [])]
     return payload
+
+
+def result_files(folder: str | Path = RESULTS_DIR) -> list[str]:
+    """The names of the files in ``folder`` that hold scorecard records (the other JSON files
+    there are benchmark and run records, which the scorecard does not read)."""
+    return [p.name for p in sorted(Path(folder).glob("*.json"))
+            if json.loads(p.read_text()).get("records")]
 
 
 def load_records(folder: str | Path = RESULTS_DIR) -> list[Record]:
