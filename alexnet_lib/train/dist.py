@@ -19,7 +19,7 @@ from torch import nn
 from ..model import AlexNet
 from ..towers import TwoColumnAlexNet
 
-__all__ = ["DistInfo", "dist_from_env", "auto_device", "world_size_mismatch", "any_rank",
+__all__ = ["DistInfo", "dist_from_env", "auto_device", "processes", "world_size_mismatch", "any_rank",
            "sum_over_ranks", "barrier", "largest_parameter_difference", "place", "step_model"]
 
 
@@ -62,11 +62,13 @@ def auto_device(cfg_device: str | None, info: DistInfo) -> str:
     return "cpu"
 
 
+def processes(n: int) -> str:
+    """``n`` processes in words: "1 process", "4 processes"."""
+    return f"{n} process{'es' if n != 1 else ''}"
+
+
 def world_size_mismatch(saved: int, now: int, out: str | Path) -> str:
     """Why a checkpoint of ``saved`` processes cannot be resumed by ``now``, and what to do."""
-    def processes(n: int) -> str:
-        return f"{n} process{'es' if n != 1 else ''}"
-
     how = ("without torchrun" if saved == 1 else
            f"torchrun with {saved} processes in all, e.g. --nproc_per_node={saved}")
     return (f"the run in {out} was saved by {processes(saved)}, and this resume has {processes(now)}: "

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import atomic_write, remove_stale_temp_files
 from ..data.paths import repo_root
 from ..provenance import git_state
-from .dist import DistInfo
+from .dist import DistInfo, processes
 
 __all__ = ["METRIC_FIELDS", "environment", "describe_run", "RunFolder"]
 
@@ -70,7 +70,7 @@ def describe_run(cfg: dict[str, Any], model: nn.Module, classes: int, root: Path
     n = info.world_size
     backend = dist.get_backend() if dist.is_available() and dist.is_initialized() else "none"
     scale = ("model-parallel on " + cfg["devices"] if cfg["model_parallel"] else
-             f"{n} process{'es' if n != 1 else ''} (DDP, {backend} backend)" if info.enabled
+             f"{processes(n)} (DDP, {backend} backend)" if info.enabled
              else "1 process")
     return (f"training {cfg['arch']} ({n_params:,} parameters, {classes} classes) on "
             f"{cfg['dataset']}{' ' + str(root) if root else ''} with the {cfg['recipe']} "

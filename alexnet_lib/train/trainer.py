@@ -30,6 +30,7 @@ from .dist import (
     barrier,
     largest_parameter_difference,
     place,
+    processes,
     step_model,
     sum_over_ranks,
     world_size_mismatch,
@@ -382,5 +383,4 @@ class Trainer:
         if worst != 0.0:
             raise Stop(f"the {self.info.world_size} processes ended with different parameters "
                         f"(largest difference {worst:g})")
-        n = self.info.world_size
-        self.log(f"parameters identical on all {n} process{'es' if n != 1 else ''}")
+        self.log(f"parameters identical on all {processes(self.info.world_size)}")
