@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from .ceiling import VARIANTS, Variant, bench_model_ceiling, format_sweep, sweep
+from .ceiling import VARIANTS, Variant, bench_model_ceiling, format_sweep, sweep, synchronize
 from .lrn import LocalResponseNorm
 from .provenance import cpu_model
 
@@ -66,10 +67,6 @@ def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{cpu_model()} ({torch.get_num_threads()} threads)"
-
-
-def _sync_for(device: torch.device) -> Callable[[], None]:
-    return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
 
 
 def bench_lrn(shape: tuple[int, ...] = (32, 96, 55, 55), device: str = "cpu", repeats: int = 5,
@@ -105,7 +102,7 @@ def bench_lrn(shape: tuple[int, ...] = (32, 96, 55, 55), device: str = "cpu", re
         variants["triton"] = lambda a: local_response_norm(a, 5, 1e-4, 0.75, 2.0, impl="triton")
     if compiled:
         variants["compiled"] = torch.compile(LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0))
-    sync = _sync_for(dev)
+    sync = functools.partial(synchronize, dev)
     result: dict[str, object] = {}
     errors: dict[str, str] = {}
     for name, fn in variants.items():
@@ -165,7 +162,7 @@ def bench_layers(batch_size: int = 32, device: str = "cpu", repeats: int = 3,
     x = torch.randn(batch_size, 3, input_size, input_size, device=dev)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    sync = _sync_for(dev)
+    sync = functools.partial(synchronize, dev)
 
     def autocast() -> torch.autocast:
         return torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32)
@@ -363,7 +360,7 @@ def bench_gpu_pipeline(folder: Path, batch_size: int, workers: int, device: str,
                        max_batches: int = 100) -> float:
     """Images/s of the GPU input pipeline alone (read, decode, augment), no model."""
     pipe = _timing_pipeline(folder, batch_size, workers, device)
-    sync = _sync_for(torch.device(device))
+    sync = functools.partial(synchronize, device)
     n, start = 0, None
     for i, (x, _) in enumerate(pipe):
         if i == 2:  # skip start-up (worker processes, first decodes)
@@ -405,7 +402,7 @@ def bench_pipeline_stages(folder: Path, batch_size: int, workers: int, device: s
 
     pipe = _timing_pipeline(folder, batch_size, workers, device)
     dev, dec = pipe.device, pipe.decoders  # the pipeline's device has its index (streams need it)
-    sync = _sync_for(dev)
+    sync = functools.partial(synchronize, dev)
     start = time.perf_counter()
     held = []
     for batch in pipe.loader:

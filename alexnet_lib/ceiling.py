@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 __all__ = ["Variant", "VARIANTS", "bench_model_ceiling", "profile_step", "sweep",
-           "format_sweep"]
+           "format_sweep", "synchronize"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,9 @@ def _step_fn(variant: Variant, device: str, bf16: bool,
     return step
 
 
-def _sync(device: str) -> None:
+def synchronize(device: str | torch.device) -> None:
+    """Wait until ``device`` has run the work queued on it (CUDA runs kernels asynchronously, so a
+    timer must wait); nothing to wait for on the CPU."""
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -106,11 +108,11 @@ def bench_model_ceiling(batch_size: int, device: str, steps: int = 30, bf16: boo
     step = _step_fn(variant, device, bf16)
     for _ in range(warmup):
         step()
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    _sync(device)
+    synchronize(device)
     return batch_size * steps / (time.perf_counter() - start)
 
 
@@ -124,13 +126,13 @@ def profile_step(variant: Variant, device: str, bf16: bool = True, steps: int = 
     step = _step_fn(variant, device, bf16)
     for _ in range(2):
         step()
-    _sync(device)
+    synchronize(device)
     cuda = torch.device(device).type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as prof:
         for _ in range(steps):
             step()
-        _sync(device)
+        synchronize(device)
 
     def self_us(event: Any) -> float:
         if not cuda:
