@@ -413,9 +413,10 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
     Each comparison of each evidence record is a row with ``claim``, ``status`` (re-derived from
     its per-seed numbers: reproduced / contradicted / inconclusive), ``scale``, ``command``,
     ``commit``, ``seeds``, ``arms`` (the paper's choice and the other: per-seed values in the
-    order of ``seeds``), ``metric``, ``lower_is_better``, ``paper_better``, ``baseline_error``
-    and ``chance_error``. A claim with no comparison gets one row with its default status
-    ("not yet measured", or "needs ImageNet" for claims about ImageNet's own numbers).
+    order of ``seeds``), ``metric``, ``lower_is_better``, ``paper_better``, ``baseline_error``,
+    ``chance_error`` and ``record`` (its path under ``folder``). A claim with no comparison gets
+    one row with its default status ("not yet measured", or "needs ImageNet" for claims about
+    ImageNet's own numbers).
     """
     by_claim: dict[int, list[dict[str, Any]]] = {}
     for record in load_evidence(folder) if Path(folder).is_dir() else []:
@@ -428,7 +429,7 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
                 "metric": c.metric, "lower_is_better": c.lower_is_better,
                 "paper_better": c.paper_better, "baseline_error": c.baseline_error,
                 "chance_error": c.chance_error, "split": c.split, "paper": c.paper_value,
-                "record": Path(record["path"]).name})
+                "record": Path(record["path"]).relative_to(folder).as_posix()})
     rows: list[dict[str, Any]] = []
     for claim in CLAIMS:
         if claim.number == 0:  # the architecture's arithmetic: exact, checked by the tests
@@ -443,12 +444,13 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
 
 def render_evidence(rows: Sequence[dict[str, Any]]) -> str:
     """The evidence scorecard (:func:`evidence_rows`) as a Markdown table: per comparison, the
-    arms' per-seed values, the reference arm's error beside chance, the scale, and the status with
-    the first clause of its reason."""
-    # The status comes second: the scale column is long, and a reader must see the verdict
-    # without scrolling the table sideways.
+    arms' per-seed values, the reference arm's error beside chance, the status with the first
+    clause of its reason and the record; then each record's scale, one line per record."""
+    # The status comes second, where a reader sees it without scrolling sideways; the scales are
+    # long and shared by a record's rows, so they follow the table instead of widening it.
     lines = ["| # | comparison | status | seeds | the paper's arm | the other | reference error "
-             "(chance) | scale |", "|---|---|---|---|---|---|---|---|"]
+             "(chance) | record |", "|---|---|---|---|---|---|---|---|"]
+    scales: dict[str, str] = {}
 
     def values(xs: Sequence[float]) -> str:
         return ", ".join(f"{x:g}" if float(x).is_integer() else f"{x:.3f}" for x in xs)
@@ -461,11 +463,15 @@ def render_evidence(rows: Sequence[dict[str, Any]]) -> str:
         other = next(a for a in r["arms"] if a != r["paper_better"])
         reason = r.get("reason", "").split(":")[0]  # its first clause: the rule that decided
         why = f": {_cell(reason)}" if reason else ""
+        scales[r["record"]] = r["scale"]
         lines.append(
             f"| {r['claim']} | {_cell(r['title'])} | **{r['status']}**{why} | "
             f"{values(r['seeds'])} | {r['paper_better']}: {values(r['arms'][r['paper_better']])} | "
             f"{other}: {values(r['arms'][other])} | {values(r['baseline_error'])} "
-            f"({r['chance_error']:g}) | {_cell(r['scale'])} |")
+            f"({r['chance_error']:g}) | `{r['record']}` |")
+    if scales:
+        lines += ["", "Each record's scale:", ""]
+        lines += [f"- `{name}`: {scale}" for name, scale in scales.items()]
     return "\n".join(lines)
 
 

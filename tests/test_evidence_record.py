@@ -195,8 +195,9 @@ def test_the_evidence_table_shows_each_seed_and_the_derived_status(tmp_path) -> 
     table = render_evidence(evidence_rows(tmp_path)).splitlines()
     assert table[2] == ("| 1 | t | **reproduced**: every seed in the paper's direction, mean +7 > "
                         "2 x 1 | 0, 1, 2 | relu: 3, 4, 3 | tanh: 9, 10, 12 | 0.200, 0.200, "
-                        "0.200 (0.9) | tiny |")
+                        "0.200 (0.9) | `r.json` |")
     assert "| **not yet measured** |" in table[3]
+    assert table[-1] == "- `r.json`: tiny"  # the scale, once per record, below the table
 
 
 def test_the_shared_command_line_records_what_was_typed_and_refuses_too_few_seeds(capsys) -> None:
