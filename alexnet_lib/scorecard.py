@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .experiments.evidence_record import EVIDENCE_DIR, load_evidence
+from .experiments.evidence_record import EVIDENCE_DIR, compute_used, load_evidence
 from .experiments.records import RESULTS_DIR, STATUSES, Record, load_records
 
 __all__ = [
@@ -414,7 +414,8 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
     its per-seed numbers: reproduced / contradicted / inconclusive), ``scale``, ``command``,
     ``commit``, ``seeds``, ``arms`` (the paper's choice and the other: per-seed values in the
     order of ``seeds``), ``metric``, ``lower_is_better``, ``paper_better``, ``baseline_error``,
-    ``chance_error`` and ``record`` (its path under ``folder``). A claim with no comparison gets
+    ``chance_error``, ``record`` (its path under ``folder``), ``device`` and ``compute`` (what its
+    runs took, :func:`~.experiments.evidence_record.compute_used`). A claim with no comparison gets
     one row with its default status ("not yet measured", or "needs ImageNet" for claims about
     ImageNet's own numbers).
     """
@@ -429,7 +430,9 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
                 "metric": c.metric, "lower_is_better": c.lower_is_better,
                 "paper_better": c.paper_better, "baseline_error": c.baseline_error,
                 "chance_error": c.chance_error, "split": c.split, "paper": c.paper_value,
-                "record": Path(record["path"]).relative_to(folder).as_posix()})
+                "record": Path(record["path"]).relative_to(folder).as_posix(),
+                "device": record.get("device", "cpu"),
+                "compute": compute_used(Path(record["path"]).with_suffix(".parts"))})
     rows: list[dict[str, Any]] = []
     for claim in CLAIMS:
         if claim.number == 0:  # the architecture's arithmetic: exact, checked by the tests
@@ -440,6 +443,15 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
     for number in sorted(by_claim):  # a claim outside the list: kept, never dropped
         rows += by_claim[number]
     return rows
+
+
+def _compute(row: dict[str, Any]) -> str:
+    c = row.get("compute") or {}
+    if not c.get("runs"):
+        return "compute not recorded"
+    gpu = str(row.get("device", "cpu")).startswith("cuda")
+    amount = f"{c['seconds'] / 60:.0f} GPU minutes" if gpu else f"{c['seconds'] / 3600:.1f} CPU hours"
+    return f"{amount} in {c['runs']} training runs (learning-rate tuning included)"
 
 
 def render_evidence(rows: Sequence[dict[str, Any]]) -> str:
@@ -463,14 +475,14 @@ def render_evidence(rows: Sequence[dict[str, Any]]) -> str:
         other = next(a for a in r["arms"] if a != r["paper_better"])
         reason = r.get("reason", "").split(":")[0]  # its first clause: the rule that decided
         why = f": {_cell(reason)}" if reason else ""
-        scales[r["record"]] = r["scale"]
+        scales[r["record"]] = f"{r['scale']}; {_compute(r)}"
         lines.append(
             f"| {r['claim']} | {_cell(r['title'])} | **{r['status']}**{why} | "
             f"{values(r['seeds'])} | {r['paper_better']}: {values(r['arms'][r['paper_better']])} | "
             f"{other}: {values(r['arms'][other])} | {values(r['baseline_error'])} "
             f"({r['chance_error']:g}) | `{r['record']}` |")
     if scales:
-        lines += ["", "Each record's scale:", ""]
+        lines += ["", "Each record's scale and the compute its runs took:", ""]
         lines += [f"- `{name}`: {scale}" for name, scale in scales.items()]
     return "\n".join(lines)
 

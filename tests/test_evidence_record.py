@@ -197,7 +197,7 @@ def test_the_evidence_table_shows_each_seed_and_the_derived_status(tmp_path) -> 
                         "2 x 1 | 0, 1, 2 | relu: 3, 4, 3 | tanh: 9, 10, 12 | 0.200, 0.200, "
                         "0.200 (0.9) | `r.json` |")
     assert "| **not yet measured** |" in table[3]
-    assert table[-1] == "- `r.json`: tiny"  # the scale, once per record, below the table
+    assert table[-1] == "- `r.json`: tiny; compute not recorded"  # once per record, below
 
 
 def test_the_shared_command_line_records_what_was_typed_and_refuses_too_few_seeds(capsys) -> None:
@@ -213,3 +213,16 @@ def test_the_shared_command_line_records_what_was_typed_and_refuses_too_few_seed
         parse_evidence_args(parser, ["--seeds", "0,1"])
     assert "at least 3 distinct seeds" in capsys.readouterr().err
     assert "--device" not in evidence_parser("f", None, "prog", "0,1,2", "x", device=False).format_help()
+
+
+def test_compute_used_sums_every_kept_training_history_tuning_included(tmp_path) -> None:
+    from alexnet_lib.experiments.evidence_record import compute_used
+
+    parts = tmp_path / "x.parts"
+    write_json(parts / "seed0-a.json", {"result": {"history": {"epoch_seconds": [1.0, 2.0]}}})
+    write_json(parts / "tuning-a.json",  # a tuning part keeps one history per learning rate
+               {"result": {"tried": {"0.1": {"history": {"epoch_seconds": [3.0]}},
+                                     "0.3": {"history": {"epoch_seconds": [4.0, 5.0]}}}}})
+    write_json(parts / "lr-a.json", {"result": {"lr": 0.1}})  # a choice: no training
+    assert compute_used(parts) == {"runs": 3, "seconds": 15.0}
+    assert compute_used(tmp_path / "absent.parts") == {"runs": 0, "seconds": 0.0}

@@ -41,7 +41,7 @@ from .records import RESULTS_DIR, git_commit
 
 __all__ = ["EVIDENCE_DIR", "Comparison", "code_hash", "write_json", "SeedStore",
            "record_header", "parse_seeds", "evidence_parser", "parse_evidence_args",
-           "load_evidence", "stale_records"]
+           "load_evidence", "stale_records", "compute_used"]
 
 EVIDENCE_DIR = RESULTS_DIR / "evidence"
 """Where the book's evidence records live (``book/results/evidence``)."""
@@ -173,6 +173,24 @@ class SeedStore:
         """Save ``seed``'s result (atomically) with the code hash and protocol."""
         return write_json(self.path(seed), {"seed": seed, "code_hash": self.code,
                                             "protocol": self.protocol, **extra, "result": result})
+
+
+def compute_used(parts: str | Path) -> dict[str, float]:
+    """What a record's runs cost: ``runs`` (the training histories kept in the parts in
+    ``parts``, tuning runs included, each with its epoch times) and ``seconds`` (the sum of those
+    epochs' training times, each run on one core or device; evaluation between epochs excluded)."""
+    def histories(node: Any) -> list[dict[str, Any]]:
+        if isinstance(node, dict):
+            if isinstance(node.get("epoch_seconds"), list):
+                return [node]
+            return [h for v in node.values() for h in histories(v)]
+        if isinstance(node, list):
+            return [h for v in node for h in histories(v)]
+        return []
+
+    found = [h for f in sorted(Path(parts).glob("*.json"))
+             for h in histories(json.loads(f.read_text()).get("result"))]
+    return {"runs": len(found), "seconds": float(sum(sum(h["epoch_seconds"]) for h in found))}
 
 
 _STARTED_AT = git_commit()
