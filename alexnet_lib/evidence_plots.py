@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from .experiments.evidence import Z
 from .experiments.evidence_record import Comparison
 
-__all__ = ["plot_seed_curves", "plot_paired"]
+__all__ = ["plot_seed_curves", "plot_paired", "plot_comparisons", "format_comparisons"]
 
 _STYLES = ("-", "--", ":", "-.")
 
@@ -81,3 +81,27 @@ def plot_paired(comparison: Comparison, ax: Any = None) -> Figure:
                  f"({Z:g} standard errors = {Z * v.standard_error:.2g})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_comparisons(comparisons: Sequence[Comparison]) -> Figure:
+    """:func:`plot_paired` for each comparison of a record, side by side."""
+    fig, axes = plt.subplots(1, len(comparisons), figsize=(4.2 * len(comparisons), 3.8),
+                             squeeze=False)
+    for comparison, ax in zip(comparisons, axes[0], strict=True):
+        plot_paired(comparison, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def format_comparisons(comparisons: Sequence[Comparison], value: str = "{:.1%}") -> str:
+    """Each comparison's title, its arms' values seed by seed (``value`` formats one) and its
+    verdict with the reason, as lines of text."""
+    lines = []
+    for c in comparisons:
+        v = c.verdict()
+        lines.append(c.title)
+        for k, seed in enumerate(c.seeds):
+            values = ", ".join(f"{a} {value.format(c.arms[a][k])}" for a in c.arms)
+            lines.append(f"  seed {seed}: {values}")
+        lines.append(f"  verdict: {v.status} ({v.reason})")
+    return "\n".join(lines)

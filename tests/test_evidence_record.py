@@ -151,7 +151,12 @@ def test_the_plots_draw_every_seed_of_every_arm() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    from alexnet_lib.evidence_plots import plot_paired, plot_seed_curves
+    from alexnet_lib.evidence_plots import (
+        format_comparisons,
+        plot_comparisons,
+        plot_paired,
+        plot_seed_curves,
+    )
 
     runs = {str(s): {a: {"history": {"train_error": [0.9, 0.5, 0.2 + 0.01 * s]}}
                      for a in ("relu", "tanh")} for s in range(3)}
@@ -161,6 +166,12 @@ def test_the_plots_draw_every_seed_of_every_arm() -> None:
     fig = plot_paired(_comparison([3, 4, 3], [9, 10, 12]))
     assert len(fig.axes[0].lines) == 3
     assert fig.axes[0].get_title().startswith("reproduced")
+    fig = plot_comparisons([_comparison([3, 4, 3], [9, 10, 12])] * 2)
+    assert len(fig.axes) == 2 and all(len(ax.lines) == 3 for ax in fig.axes)
+    text = format_comparisons([_comparison([3, 4, 3], [9, 10, 12])], "{:g}").splitlines()
+    assert text[1:] == ["  seed 0: relu 3, tanh 9", "  seed 1: relu 4, tanh 10",
+                        "  seed 2: relu 3, tanh 12", "  verdict: reproduced (every seed in the "
+                        "paper's direction, mean +7 > 2 x 1)"]
 
 
 def test_lrn_evidence_tunes_on_validation_and_writes_two_rows(tmp_path) -> None:
