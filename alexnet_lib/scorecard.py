@@ -421,6 +421,7 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
     """
     by_claim: dict[int, list[dict[str, Any]]] = {}
     for record in load_evidence(folder) if Path(folder).is_dir() else []:
+        compute = compute_used(Path(record["path"]).with_suffix(".parts"))  # once per record
         for c in record["comparisons"]:
             v = c.verdict()
             by_claim.setdefault(c.claim, []).append({
@@ -432,7 +433,7 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
                 "chance_error": c.chance_error, "split": c.split, "paper": c.paper_value,
                 "record": Path(record["path"]).relative_to(folder).as_posix(),
                 "device": record.get("device", "cpu"),
-                "compute": compute_used(Path(record["path"]).with_suffix(".parts"))})
+                "compute": compute})
     rows: list[dict[str, Any]] = []
     for claim in CLAIMS:
         if claim.number == 0:  # the architecture's arithmetic: exact, checked by the tests
