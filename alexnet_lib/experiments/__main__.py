@@ -35,6 +35,7 @@ from . import (
     columns,
     depth,
     dropout,
+    dropout_evidence,
     figure1,
     lrn,
     lrn_evidence,
@@ -57,6 +58,7 @@ EXPERIMENTS: dict[str, tuple[types.ModuleType, type[ExperimentConfig]]] = {
 DELEGATED: dict[str, types.ModuleType] = {"alexnet_evidence": alexnet_evidence,
                                           "augmentation": augmentation,
                                           "augment_evidence": augment_evidence, "columns": columns,
+                                          "dropout_evidence": dropout_evidence,
                                           "figure1": figure1, "lrn_evidence": lrn_evidence,
                                           "depth": depth}
 """Experiments with a command line of their own (built-in data only), run from here too."""
