@@ -40,6 +40,7 @@ from . import (
     lrn,
     lrn_evidence,
     pooling,
+    pooling_evidence,
     relu_tanh,
 )
 from .common import ExperimentConfig
@@ -60,7 +61,7 @@ DELEGATED: dict[str, types.ModuleType] = {"alexnet_evidence": alexnet_evidence,
                                           "augment_evidence": augment_evidence, "columns": columns,
                                           "dropout_evidence": dropout_evidence,
                                           "figure1": figure1, "lrn_evidence": lrn_evidence,
-                                          "depth": depth}
+                                          "pooling_evidence": pooling_evidence, "depth": depth}
 """Experiments with a command line of their own (built-in data only), run from here too."""
 
 SKIP = {"relu_tanh": {"lr"}}  # fields an experiment does not use (relu_tanh has a grid, lrs)

@@ -27,7 +27,7 @@ import os
 import platform
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from .evidence import Verdict, paired_verdict
 from .records import RESULTS_DIR, git_commit
 
 __all__ = ["EVIDENCE_DIR", "Comparison", "code_hash", "write_json", "SeedStore",
-           "record_header", "parse_seeds", "evidence_parser", "parse_evidence_args",
+           "record_header", "save_record", "parse_seeds", "evidence_parser", "parse_evidence_args",
            "load_evidence", "stale_records", "compute_used"]
 
 EVIDENCE_DIR = RESULTS_DIR / "evidence"
@@ -220,6 +220,19 @@ def record_header(name: str, claim: int | list[int], scale: str, command: str,
             "seeds": list(seeds)}
 
 
+def save_record(path: str | Path, record: dict[str, Any], rows: Sequence[Comparison],
+                log: Callable[[str], None] = print) -> Path:
+    """Write ``record`` (from :func:`record_header`, with its runs) and its comparison ``rows`` to
+    ``path``; log each row's verdict under the evidence standard. Returns the path."""
+    record["comparisons"] = [r.to_dict() for r in rows]
+    path = write_json(path, record)
+    for r in rows:
+        v = r.verdict()
+        log(f"claim {r.claim}, {r.title}: {v.status} ({v.reason})")
+    log(f"wrote {path}")
+    return path
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"0,1,2"`` -> ``[0, 1, 2]``; at least 3 distinct seeds (the evidence standard), else a
     ValueError that says so."""
@@ -238,9 +251,11 @@ def evidence_parser(name: str, doc: str | None, prog: str | None, seeds: str, ou
     """The command line every evidence experiment shares: ``--seeds`` (default ``seeds``),
     ``--out`` (help: ``out``, what the folder receives) and, with ``device``, ``--device``.
     ``name`` is the experiment's (``python -m alexnet_lib.experiments NAME``); the description
-    is the first line of ``doc``. The caller adds its own flags, then :func:`parse_evidence_args`."""
+    is the first paragraph of ``doc``. The caller adds its own flags, then
+    :func:`parse_evidence_args`."""
+    summary = " ".join((doc or name).strip().split("\n\n")[0].split())
     parser = argparse.ArgumentParser(prog=prog or f"python -m alexnet_lib.experiments {name}",
-                                     description=(doc or name).strip().splitlines()[0])
+                                     description=summary)
     parser.add_argument("--seeds", default=seeds, help="verdict seeds, comma-separated (at "
                         f"least 3: the evidence standard; default {seeds})")
     parser.add_argument("--out", default=str(EVIDENCE_DIR),
