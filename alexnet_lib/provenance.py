@@ -89,5 +89,6 @@ def describe(settings: dict[str, Any] | None) -> str:
     if not settings:
         return "a machine the record does not name (it predates records stating their settings)"
     isa = f", oneDNN capped at {settings['onednn_max_cpu_isa']}" if settings.get("onednn_max_cpu_isa") else ""
+    n = settings["threads"]
     return (f"{settings['cpu_model']}, {settings['cpu_capability']} kernels{isa}, "
-            f"{settings['threads']} threads, torch {settings['torch']}")
+            f"{n} thread{'' if n == 1 else 's'}, torch {settings['torch']}")

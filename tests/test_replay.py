@@ -24,7 +24,8 @@ def test_float_settings_name_what_changes_the_floats() -> None:
     assert same_float_settings(here, float_settings()) == []
     assert same_float_settings({**here, "threads": here["threads"] + 1}, here) == ["threads"]
     assert same_float_settings(None, here) == list(FLOAT_KEYS)  # an old record: never exact
-    assert "threads" in describe(here) and "does not name" in describe(None)
+    assert "thread" in describe(here) and "does not name" in describe(None)
+    assert "1 thread," in describe(float_settings(1)) and "2 threads," in describe(float_settings(2))
 
 
 def test_exact_mode_demands_every_bit() -> None:
