@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .experiments.evidence_record import EVIDENCE_DIR, compute_used, load_evidence
+from .experiments.evidence_record import EVIDENCE_DIR, compute_used, describe_compute, load_evidence
 from .experiments.records import RESULTS_DIR, STATUSES, Record, load_records
 
 __all__ = [
@@ -447,12 +447,7 @@ def evidence_rows(folder: str | Path = EVIDENCE_DIR) -> list[dict[str, Any]]:
 
 
 def _compute(row: dict[str, Any]) -> str:
-    c = row.get("compute") or {}
-    if not c.get("runs"):
-        return "compute not recorded"
-    gpu = str(row.get("device", "cpu")).startswith("cuda")
-    amount = f"{c['seconds'] / 60:.0f} GPU minutes" if gpu else f"{c['seconds'] / 3600:.1f} CPU hours"
-    return f"{amount} in {c['runs']} training runs (learning-rate tuning included)"
+    return describe_compute(row.get("compute"), row.get("device", "cpu"))
 
 
 def render_evidence(rows: Sequence[dict[str, Any]]) -> str:

@@ -237,3 +237,25 @@ def test_compute_used_sums_every_kept_training_history_tuning_included(tmp_path)
     write_json(parts / "lr-a.json", {"result": {"lr": 0.1}})  # a choice: no training
     assert compute_used(parts) == {"runs": 3, "seconds": 15.0}
     assert compute_used(tmp_path / "absent.parts") == {"runs": 0, "seconds": 0.0}
+
+
+def test_describe_record_names_command_scale_machine_rates_and_compute(tmp_path) -> None:
+    from alexnet_lib.experiments.evidence_record import describe_compute, describe_record
+    from alexnet_lib.provenance import float_settings
+
+    write_json(tmp_path / "r.parts" / "seed0-a.json",
+               {"result": {"history": {"epoch_seconds": [1800.0, 1800.0, 3600.0]}}})
+    record = {"name": "r", "command": "python -m x --seeds 0,1,2", "scale": "tiny, CPU",
+              "hardware": float_settings(1), "device": "cpu", "protocol": {"tuning_seed": 7},
+              "learning_rates": {"a": 0.01, "b": 0.003}}
+    lines = describe_record(record, tmp_path).splitlines()
+    assert lines[:2] == ["python -m x --seeds 0,1,2", "tiny, CPU"]
+    assert "1 thread," in lines[2]
+    assert lines[3] == ("learning rates (chosen with tuning seed 7, before the verdict seeds): "
+                        "a 0.01, b 0.003")
+    assert lines[4] == "compute: 2.0 CPU hours in 1 training run (learning-rate tuning included)"
+    gpu = describe_compute({"runs": 2, "seconds": 600.0}, "cuda")
+    assert gpu.startswith("10 GPU minutes in 2 training runs")
+    assert describe_compute({"runs": 0, "seconds": 0.0}) == "compute not recorded"
+    one_rate = dict(record, learning_rates=None, learning_rate=0.03)
+    assert "every arm 0.03" in describe_record(one_rate, tmp_path)

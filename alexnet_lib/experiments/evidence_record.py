@@ -35,13 +35,14 @@ from typing import Any
 import torch
 
 from ..checkpoint import atomic_write
-from ..provenance import float_settings
+from ..provenance import describe, float_settings
 from .evidence import Verdict, paired_verdict
 from .records import RESULTS_DIR, git_commit
 
 __all__ = ["EVIDENCE_DIR", "Comparison", "code_hash", "write_json", "SeedStore",
-           "record_header", "save_record", "parse_seeds", "evidence_parser", "parse_evidence_args",
-           "load_evidence", "stale_records", "compute_used"]
+           "record_header", "save_record", "describe_compute", "describe_record", "parse_seeds",
+           "evidence_parser", "parse_evidence_args", "load_evidence", "stale_records",
+           "compute_used"]
 
 EVIDENCE_DIR = RESULTS_DIR / "evidence"
 """Where the book's evidence records live (``book/results/evidence``)."""
@@ -196,6 +197,36 @@ def compute_used(parts: str | Path) -> dict[str, float]:
 _STARTED_AT = git_commit()
 # The commit of the code this process loaded: a long run's record names it, not the HEAD of the
 # moment it finishes (later commits may have landed meanwhile).
+
+
+def describe_compute(compute: dict[str, float] | None, device: str = "cpu") -> str:
+    """:func:`compute_used`'s sums in words: CPU hours, or GPU minutes when ``device`` is cuda."""
+    if not compute or not compute.get("runs"):
+        return "compute not recorded"
+    gpu = str(device).startswith("cuda")
+    amount = (f"{compute['seconds'] / 60:.0f} GPU minutes" if gpu
+              else f"{compute['seconds'] / 3600:.1f} CPU hours")
+    n = compute["runs"]
+    return f"{amount} in {n:g} training run{'' if n == 1 else 's'} (learning-rate tuning included)"
+
+
+def describe_record(record: dict[str, Any], folder: str | Path = EVIDENCE_DIR) -> str:
+    """A record's provenance for a chapter, one item a line: its command, its scale, the
+    machine, the learning rates its arms trained at and the compute its runs took (from the
+    parts in ``folder/<name>.parts``)."""
+    hardware = record.get("hardware") or {}
+    where = describe(hardware) + (f"; GPU: {hardware['gpu']}" if "gpu" in hardware else "")
+    lines = [record["command"], record["scale"], where]
+    rates = record.get("learning_rates") or (
+        {"every arm": record["learning_rate"]} if "learning_rate" in record else {})
+    if rates:
+        seed = (record.get("protocol") or {}).get("tuning_seed")
+        when = f" (chosen with tuning seed {seed}, before the verdict seeds)" if seed is not None \
+            else ""
+        lines.append(f"learning rates{when}: " + ", ".join(f"{a} {lr:g}" for a, lr in rates.items()))
+    used = compute_used(Path(folder) / f"{record['name']}.parts")
+    lines.append(f"compute: {describe_compute(used, record.get('device', 'cpu'))}")
+    return "\n".join(lines)
 
 
 def record_header(name: str, claim: int | list[int], scale: str, command: str,
