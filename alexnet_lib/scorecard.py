@@ -472,10 +472,13 @@ def render_evidence(rows: Sequence[dict[str, Any]]) -> str:
         reason = r.get("reason", "").split(":")[0]  # its first clause: the rule that decided
         why = f": {_cell(reason)}" if reason else ""
         scales[r["record"]] = f"{r['scale']}; {_compute(r)}"
+        # The reference is usually one of the two arms on the same metric: name it, not its values.
+        same = [a for a in (other, r["paper_better"]) if r["arms"][a] == r["baseline_error"]]
+        reference = f"{same[0]}'s" if same else values(r["baseline_error"])
         lines.append(
             f"| {r['claim']} | {_cell(r['title'])} | **{r['status']}**{why} | "
             f"{values(r['seeds'])} | {r['paper_better']}: {values(r['arms'][r['paper_better']])} | "
-            f"{other}: {values(r['arms'][other])} | {values(r['baseline_error'])} "
+            f"{other}: {values(r['arms'][other])} | {reference} "
             f"({r['chance_error']:g}) | `{r['record']}` |")
     if scales:
         lines += ["", "Each record's scale and the compute its runs took:", ""]

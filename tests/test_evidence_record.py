@@ -207,6 +207,13 @@ def test_the_evidence_table_shows_each_seed_and_the_derived_status(tmp_path) -> 
     assert table[2] == ("| 1 | t | **reproduced**: every seed in the paper's direction, mean +7 > "
                         "2 x 1 | 0, 1, 2 | relu: 3, 4, 3 | tanh: 9, 10, 12 | 0.200, 0.200, "
                         "0.200 (0.9) | `r.json` |")
+    same = _comparison([0.3, 0.4, 0.3], [0.5, 0.6, 0.5]).to_dict()
+    same["baseline_error"] = [0.5, 0.6, 0.5]
+    write_json(tmp_path / "r.json", {
+        "kind": "evidence", "command": "c", "commit": "x", "scale": "tiny", "code_modules": [],
+        "code_hash": "", "comparisons": [same]})
+    row = render_evidence(evidence_rows(tmp_path)).splitlines()[2]
+    assert "| tanh's (0.9) |" in row  # the reference is the other arm: named, not repeated
     assert "| **not yet measured** |" in table[3]
     assert table[-1] == "- `r.json`: tiny; compute not recorded"  # once per record, below
 
