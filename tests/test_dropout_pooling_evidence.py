@@ -112,3 +112,13 @@ def test_the_commands_describe_themselves_with_a_whole_sentence() -> None:
     assert parser.description.endswith("on the CPU.")
     with pytest.raises(SystemExit):
         pe.run(["--seeds", "0,1"])
+
+
+@pytest.mark.parametrize("name", ["dropout_evidence", "pooling_evidence"])
+def test_the_shared_command_line_runs_them(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from alexnet_lib.experiments.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([name, "--help"])
+    assert exit_.value.code == 0
+    assert f"python -m alexnet_lib.experiments {name}" in capsys.readouterr().out
