@@ -122,3 +122,19 @@ def test_the_shared_command_line_runs_them(name: str, capsys: pytest.CaptureFixt
         main([name, "--help"])
     assert exit_.value.code == 0
     assert f"python -m alexnet_lib.experiments {name}" in capsys.readouterr().out
+
+
+def test_the_second_dropout_protocol_only_turns_the_patches_and_flips_off(tmp_path) -> None:
+    second = de.PROTOCOLS["no-augmentation"][1]
+    assert {k: v for k, v in second.items() if k != "crops_flips"} == de.PROTOCOL
+    assert second["crops_flips"] is False and "crops_flips" not in de.PROTOCOL
+    torch.manual_seed(0)
+    net = de._makers(second)["no dropout"]()
+    assert net.crops_flips is False
+    p = dict(second, n_train=40, n_val=20, n_test=20, epochs=1, lr_drops=[], lrs=[0.01],
+             channels=[4, 4, 8], hidden=16)
+    path = de.evidence([0, 1, 2], tmp_path, "test", p=p, log=lambda m: None,
+                       name="dropout-no-augmentation")
+    record = json.loads(path.read_text())
+    assert path.name == "dropout-no-augmentation.json" and "centre patches" in record["scale"]
+    assert (tmp_path / "dropout-no-augmentation.parts").is_dir()
