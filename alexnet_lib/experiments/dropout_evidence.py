@@ -17,8 +17,8 @@ this data on a CPU in minutes (:mod:`.augment_evidence`). The 128-px AlexNet of
 :mod:`.alexnet_evidence` measures the same claim on a GPU. The data and the recipe are
 :mod:`.augment_evidence`'s crops+flips arm (the paper trains dropout with its augmentation on):
 the ``natural`` style, 32-px random patches of 36-px images and their mirror images, 5,000
-training images, so that the net without dropout fits its training set far better than the
-test set.
+training images (chosen so that the net without dropout would fit its training set far better
+than the test set; it did not, hence the second protocol below).
 
 The protocol (:data:`PROTOCOL`, fixed before its runs) is :mod:`.arms`': each arm's learning rate
 chosen on the validation split (neither arm gets the other's), every arm on every seed (a seed
@@ -26,6 +26,10 @@ sets the weights, the batch order, the patches and flips, and the dropout masks)
 the test split's centre patches. Two scorecard rows: test error, dropout vs none (reference: no
 dropout); and the epochs each arm needs to bring its training error (dropout off, centre
 patches) to ``converge_target``, the paper's "iterations to converge" (the budget + 1 if never).
+
+``--protocol no-augmentation`` (:data:`PROTOCOL_NO_AUGMENTATION`, record
+``dropout-no-augmentation.json``) is the same without the random patches and flips: under
+:data:`PROTOCOL` the net without dropout did not memorise its training set.
 """
 
 from __future__ import annotations
