@@ -172,6 +172,8 @@ class AlexNet(nn.Module):
         hidden: units in fc6 and fc7 (4096 in the paper).
         input_size: side of the square input, used to size fc6 (224 in the paper).
         conv1_padding: padding of conv1 (2 makes 224 -> 55; use 0 with 227 inputs like Caffe).
+        conv1_kernel, conv1_stride: conv1's 11x11 window and stride 4, the paper's; smaller
+            ones let a CPU-sized input (32 px) keep maps with spatial extent up to pool5.
         remove: middle conv layers to leave out, ``"conv3"`` and/or ``"conv4"`` (Section 7:
             "removing any of the middle layers results in a loss of about 2% for the top-1
             performance"). The next conv layer then reads the maps the removed one would have;
@@ -203,6 +205,8 @@ class AlexNet(nn.Module):
         hidden: int = PAPER_HIDDEN,
         input_size: int = 224,
         conv1_padding: int = 2,
+        conv1_kernel: int = 11,
+        conv1_stride: int = 4,
         remove: Sequence[str] = (),
         init: Init = "paper",
     ) -> None:
@@ -225,7 +229,8 @@ class AlexNet(nn.Module):
         self.config = dict(num_classes=num_classes, activation=activation, lrn=lrn,
                            lrn_per_column=lrn_per_column, pooling=pooling, dropout=dropout, groups=groups,
                            channels=(c1, c2, c3, c4, c5), hidden=hidden, input_size=input_size,
-                           conv1_padding=conv1_padding, remove=remove, init=init)
+                           conv1_padding=conv1_padding, conv1_kernel=conv1_kernel,
+                           conv1_stride=conv1_stride, remove=remove, init=init)
 
         def norm() -> nn.Module:
             if lrn is None:
@@ -233,7 +238,7 @@ class AlexNet(nn.Module):
             return LocalResponseNorm.from_config(lrn, groups=groups if lrn_per_column else 1)
 
         layers = [
-            ("conv1", nn.Conv2d(3, c1, kernel_size=11, stride=4, padding=conv1_padding)),
+            ("conv1", nn.Conv2d(3, c1, conv1_kernel, conv1_stride, conv1_padding)),
             ("act1", _activation(activation)),
             ("norm1", norm()),
             ("pool1", _pool(pooling)),

@@ -61,3 +61,56 @@ def test_the_command_needs_a_claim(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         ax.run(["--seeds", "0,1,2"])
     assert "--claim" in capsys.readouterr().err
+
+
+def _conv_sides(net: torch.nn.Module, side: int) -> dict[str, int]:
+    x, sides = torch.zeros(1, 3, side, side), {}
+    for name, layer in net.features.named_children():
+        x = layer(x)
+        if name.startswith(("conv", "pool5")):
+            sides[name] = x.shape[-1]
+    return sides
+
+
+def test_the_cpu_protocol_keeps_maps_with_spatial_extent_in_every_claim_7_8_arm() -> None:
+    p = ax.PROTOCOL_CPU
+    for arm in ("paper", *ax.CLAIM_ARMS[7], *ax.CLAIM_ARMS[8]):
+        net = _net(arm, p).net
+        sides = _conv_sides(net, p["crop"])
+        assert sides["conv1"] == 26 and sides["conv2"] == 12, arm
+        assert all(sides[c] == 5 for c in ("conv3", "conv4", "conv5") if c in sides), arm
+        assert sides["pool5"] == 2 and net.feature_shape[1:] == (2, 2), arm
+        assert net.config["conv1_kernel"] == 7 and net.config["conv1_stride"] == 1
+    half = _net("one column, half kernels", p).net.config["channels"]
+    assert half == (24, 64, 96, 96, 128)  # width 0.5: conv1 keeps 24 kernels, conv5 not halved
+    count = {arm: sum(q.numel() for q in _net(arm, p).parameters())
+             for arm in ("paper", "one column, same parameters")}
+    assert abs(count["one column, same parameters"] / count["paper"] - 1) < 0.02
+
+
+def test_arms_split_over_processes_write_the_record_once_all_parts_exist(tmp_path) -> None:
+    tiny = dict(ax.PROTOCOL_CPU, n_train=40, n_val=20, n_test=20, width=0.125, hidden=32,
+                epochs=1, lr_drops=[], lrs=[0.01], batch_size=20)
+    quiet = {"log": lambda m: None, "name": "alexnet-cpu"}
+    assert ax.evidence([0, 1, 2], [8], tmp_path, "t", tiny, only=("paper",), **quiet) is None
+    path = ax.evidence([0, 1, 2], [8], tmp_path, "t", tiny,
+                       only=("without conv3", "without conv4"), **quiet)
+    record = json.loads(path.read_text())
+    assert path.name == "alexnet-cpu-claims-8.json"
+    assert (tmp_path / "alexnet-cpu-claims-8.parts" / "lr-paper.json").exists()
+    assert [c["arms"].keys() - {"paper"} for c in record["comparisons"]] == [
+        {"without conv3"}, {"without conv4"}]
+    assert "conv1 7x7/1" in record["scale"] and "32 px" in record["comparisons"][0]["title"]
+    with pytest.raises(ValueError, match="not an arm"):
+        ax.evidence([0, 1, 2], [8], tmp_path, "t", tiny, only=("no dropout",), **quiet)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--claim", "8", "--arm", "no dropout"], "not an arm"),
+    (["--claim", "3", "--protocol", "cpu"], "claims 7 and 8"),
+])
+def test_the_command_rejects_arms_and_claims_it_cannot_run(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        ax.run(["--seeds", "0,1,2", *argv])
+    assert message in capsys.readouterr().err

@@ -289,3 +289,13 @@ def test_compiled_training_step_matches_eager():
     torch.testing.assert_close(compiled_out, eager_out, rtol=1e-5, atol=1e-5)
     for got, want in zip(compiled_grads, eager_grads, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_conv1_window_and_stride_are_switches_that_rebuild() -> None:
+    net = AlexNet(num_classes=10, width=0.25, hidden=64, input_size=32, conv1_kernel=7,
+                  conv1_stride=1, conv1_padding=0, init="torch")
+    conv1 = net.features.conv1
+    assert conv1.kernel_size == (7, 7) and conv1.stride == (1, 1) and conv1.padding == (0, 0)
+    assert net.feature_shape[1:] == (2, 2)  # 32 -> 26 -> 12 -> 5 -> 2
+    AlexNet(**net.config).load_state_dict(net.state_dict())
+    assert AlexNet().features.conv1.kernel_size == (11, 11)  # the paper's by default

@@ -50,10 +50,8 @@ done
 job augment-none augment_evidence --arm none "${common[@]}"
 job augment-flips augment_evidence --arm crops+flips --arm crops+flips+pca --arm crops+flips+pca-sqrt \
     "${common[@]}"
-# Claims 7 and 8 share the paper's net and its learning rate: start once that rate is saved.
-while [ "${DRY:-0}" != 1 ] && [ ! -f "$WORK/alexnet.parts/lr-paper.json" ] && [ $SECONDS -lt $deadline ]; do
-    sleep 5
-done
+# Claims 7 and 8 (their record's parts folder is its own, alexnet-claims-7-8.parts: it tunes
+# the paper's net's learning rate again, as the 3-6 job does).
 job alexnet-7-8 alexnet_evidence --claim 7 --claim 8 --workers 4 "${common[@]}"
 for pid in $(jobs -p); do wait "$pid" || failed=1; done
 tail -n 3 "$WORK"/logs/*.log

@@ -31,6 +31,15 @@ recipe, as the paper's ablations did. Each arm then trains on every seed (a seed
 weights, the batch order, the patches and flips, and the dropout masks) and is measured on the
 test split's centre patches. Each comparison pairs the paper's net with one arm; the reference
 arm (which must learn: at most half of chance) is the arm it is compared with.
+
+A second protocol sized for a 2-core CPU, ``--protocol cpu`` (:data:`PROTOCOL_CPU`, record
+``alexnet-cpu-claims-7-8.json``), measures claims 7 and 8, which need AlexNet itself (claims 3
+and 6 have CPU experiments of their own, :mod:`.pooling_evidence` and :mod:`.dropout_evidence`):
+the same net, arms and protocol on :mod:`.pooling_evidence`'s data and recipe (32-px random
+patches of 36-px images and their mirror images, 5,000 training images, 20 epochs), with conv1's
+window and stride changed from 11x11/4 to 7x7/1 so that a 32-px patch keeps maps with spatial
+extent (26, 12, then 5x5 for conv3-5 and 2x2 after pool5). About 7 minutes per run of the paper's
+net on one core; ``--arm`` runs some arms' parts, so that processes can share the work.
 """
 
 from __future__ import annotations
@@ -53,13 +62,13 @@ from .evidence_record import (
     evidence_parser,
     parse_evidence_args,
     record_header,
-    write_json,
+    save_record,
 )
 from .loop import epochs_to_reach
 from .nets import initialise
 
-__all__ = ["PROTOCOL", "CODE_MODULES", "ARMS", "CLAIM_ARMS", "make_net", "equal_parameter_channels",
-           "comparisons", "evidence", "run"]
+__all__ = ["PROTOCOL", "PROTOCOL_CPU", "PROTOCOLS", "CODE_MODULES", "ARMS", "CLAIM_ARMS",
+           "make_net", "equal_parameter_channels", "comparisons", "evidence", "run"]
 
 PROTOCOL: dict[str, Any] = {
     "data_style": "natural",  # the generator's photo-like style
@@ -88,6 +97,25 @@ PROTOCOL: dict[str, Any] = {
 }
 """The protocol, fixed before its runs."""
 
+PROTOCOL_CPU: dict[str, Any] = PROTOCOL | {
+    "image_size": 36,         # px, the stored images (pooling_evidence's data)
+    "crop": 32,               # px, the random patch
+    "n_train": 5000,
+    "n_val": 1000,
+    "n_test": 2000,
+    "conv1_kernel": 7,        # px, conv1's window (the paper: 11) ...
+    "conv1_stride": 1,        # ... and stride (the paper: 4): maps 26, 12, 5, 5, 5; pool5 2x2
+    "conv1_padding": 0,
+    "batch_size": 64,
+    "epochs": 20,
+    "lr_drops": [15],
+}
+"""The CPU protocol for claims 7 and 8, fixed before its runs: :data:`PROTOCOL` on
+:mod:`.pooling_evidence`'s data and recipe, conv1 changed so that 32-px patches keep spatial
+extent (a deviation listed in "Differences from the paper")."""
+PROTOCOLS = {"128px": ("alexnet", PROTOCOL), "cpu": ("alexnet-cpu", PROTOCOL_CPU)}
+"""``--protocol`` -> (the start of its records' names, the protocol)."""
+
 CODE_MODULES = ("alexnet_lib.experiments.alexnet_evidence", "alexnet_lib.experiments.arms",
                 "alexnet_lib.experiments.augment_evidence", "alexnet_lib.experiments.loop",
                 "alexnet_lib.experiments.nets", "alexnet_lib.experiments.evidence",
@@ -113,7 +141,9 @@ CHANCE = 0.9
 
 def _alexnet(p: dict[str, Any], **switches: Any) -> AlexNet:
     kwargs = dict(num_classes=10, width=p["width"], hidden=p["hidden"], input_size=p["crop"],
-                  lrn=p["lrn"], dropout=p["dropout"]) | switches
+                  lrn=p["lrn"], dropout=p["dropout"], conv1_kernel=p.get("conv1_kernel", 11),
+                  conv1_stride=p.get("conv1_stride", 4),
+                  conv1_padding=p.get("conv1_padding", 2)) | switches
     return AlexNet(**kwargs, init="torch")
 
 
@@ -140,7 +170,7 @@ def make_net(arm: str, p: dict[str, Any]) -> Callable[[], nn.Module]:
 
 
 def comparisons(seeds: list[int], runs: dict[str, dict[str, Any]], claims: list[int],
-                target: float) -> list[Comparison]:
+                target: float, crop: int = 128) -> list[Comparison]:
     """One row per (paper's net, arm) of the ``claims``; claim 6 also gets the epochs row."""
     def values(arm: str, key: str = "test_error") -> list[float]:
         return [runs[str(s)][arm][key] for s in seeds]
@@ -149,7 +179,7 @@ def comparisons(seeds: list[int], runs: dict[str, dict[str, Any]], claims: list[
     for claim in claims:
         for arm in CLAIM_ARMS[claim]:
             rows.append(Comparison(
-                claim=claim, title=f"the paper's net vs {arm} (AlexNet at half width, 128 px)",
+                claim=claim, title=f"the paper's net vs {arm} (AlexNet at half width, {crop} px)",
                 metric="test error, centre patch (fraction)", lower_is_better=True,
                 paper_better="paper", arms={"paper": values("paper"), arm: values(arm)},
                 seeds=seeds, baseline_error=values(arm), chance_error=CHANCE, split="test"))
@@ -166,23 +196,34 @@ def comparisons(seeds: list[int], runs: dict[str, dict[str, Any]], claims: list[
     return rows
 
 
+def _key(seed: int, arm: str) -> str:
+    return f"seed{seed}-{arm.replace(' ', '_').replace(',', '')}"
+
+
 def evidence(seeds: list[int], claims: list[int], out: str | Path = EVIDENCE_DIR,
              command: str = "", p: dict[str, Any] = PROTOCOL, device: str = "cpu",
-             workers: int = 1, log: Callable[[str], None] = print) -> Path | None:
-    """Run (or resume) the paper's net and the arms of ``claims``; write
-    ``out/alexnet-claims-<claims>.json`` once all their parts are saved."""
+             workers: int = 1, log: Callable[[str], None] = print, name: str = "alexnet",
+             only: tuple[str, ...] | None = None) -> Path | None:
+    """Run (or resume) the paper's net and the arms of ``claims`` (those in ``only``, default
+    all); write ``out/<name>-claims-<claims>.json`` once every part is saved in its folder
+    ``<name>-claims-<claims>.parts`` (else None)."""
+    if len(seeds) < 3:
+        raise ValueError("the evidence standard needs at least 3 seeds (--seeds 0,1,2)")
+    arms = ["paper"] + [a for c in claims for a in CLAIM_ARMS[c]]
+    if only is not None and set(only) - set(arms):
+        raise ValueError(f"--arm {sorted(set(only) - set(arms))} is not an arm of claims "
+                         f"{claims}: choose from {arms}")
     out = Path(out)
+    name = f"{name}-claims-" + "-".join(map(str, claims))
     code = code_hash(CODE_MODULES)
-    store = SeedStore(out / "alexnet.parts", code, p)
+    store = SeedStore(out / f"{name}.parts", code, p)
     val, test = split_data(p, workers)
     lr = tune_arm("paper", make_net("paper", p), val, p, store, log, device)
     store.put("lr-paper", {"lr": lr})
-    arms = ["paper"] + [a for c in claims for a in CLAIM_ARMS[c]]
-    for arm in arms:
+    for arm in [a for a in arms if only is None or a in only]:
         make = make_net(arm, p)
         for seed in seeds:
-            key = f"seed{seed}-{arm.replace(' ', '_').replace(',', '')}"
-            part = store.get(key)
+            part = store.get(_key(seed, arm))
             if part is None:
                 model, hist = train_arm(make, lr, seed, test, p, f"{arm}, seed {seed}", device)
                 reached = epochs_to_reach(hist.train_error, p["converge_target"])
@@ -190,23 +231,21 @@ def evidence(seeds: list[int], claims: list[int], out: str | Path = EVIDENCE_DIR
                         "train_error": hist.train_error[-1],
                         "epochs_to_target": reached or p["epochs"] + 1,
                         "parameters": _parameters(model.net), "history": hist.to_dict()}
-                store.put(key, part)
+                store.put(_key(seed, arm), part)
             log(f"seed {seed}, {arm}: test error {part['test_error']:.3f}, training error "
                 f"{part['train_error']:.3f}")
-    runs = {str(s): {a: store.get(f"seed{s}-{a.replace(' ', '_').replace(',', '')}") for a in arms}
-            for s in seeds}
-    rows = comparisons(seeds, runs, claims, p["converge_target"])
-    name = "alexnet-claims-" + "-".join(map(str, claims))
+    runs = {str(s): {a: store.get(_key(s, a)) for a in arms} for s in seeds}
+    if any(part is None for parts in runs.values() for part in parts.values()):
+        log("some arms' parts are not saved yet: no record written")
+        return None
+    rows = comparisons(seeds, runs, claims, p["converge_target"], p["crop"])
+    conv1 = f"conv1 {p['conv1_kernel']}x{p['conv1_kernel']}/{p['conv1_stride']}, " \
+        if "conv1_kernel" in p else ""
     record = record_header(name, claims, f"{test.description}; {p['crop']}-px patches; AlexNet "
-                           f"at width {p['width']}, fc {p['hidden']}", command, CODE_MODULES, code,
-                           p, seeds, device)
-    record.update(learning_rate=lr, runs=runs, comparisons=[r.to_dict() for r in rows])
-    path = write_json(out / f"{name}.json", record)
-    for r in rows:
-        v = r.verdict()
-        log(f"claim {r.claim}, {r.title}: {v.status} ({v.reason})")
-    log(f"wrote {path}")
-    return path
+                           f"at width {p['width']}, {conv1}fc {p['hidden']}", command,
+                           CODE_MODULES, code, p, seeds, device)
+    record.update(learning_rate=lr, runs=runs)
+    return save_record(out / f"{name}.json", record, rows, log)
 
 
 def run(argv: list[str] | None = None, prog: str | None = None) -> Path | None:
@@ -215,12 +254,26 @@ def run(argv: list[str] | None = None, prog: str | None = None) -> Path | None:
                              "the records and their parts, alexnet.parts/")
     parser.add_argument("--claim", choices=[*map(str, CLAIM_ARMS), "all"], action="append",
                         required=True, help="which claim's arms to run (repeatable, or 'all')")
+    parser.add_argument("--arm", choices=tuple(ARMS), action="append",
+                        help="run only this arm's parts (repeatable; default every arm of the "
+                             "claims; the paper's net's learning rate is tuned first)")
+    parser.add_argument("--protocol", choices=tuple(PROTOCOLS), default="128px",
+                        help="128px (PROTOCOL, for a GPU) or cpu (PROTOCOL_CPU, 32-px patches "
+                             "and conv1 7x7/1)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes that generate the images (default 1)")
     args, seeds, command = parse_evidence_args(parser, argv)
     claims = sorted(CLAIM_ARMS) if "all" in args.claim else sorted({int(c) for c in args.claim})
-    return evidence(seeds, claims, args.out, command, device=args.device,
-                    workers=args.workers, log=lambda m: print(m, flush=True))
+    name, protocol = PROTOCOLS[args.protocol]
+    if args.protocol == "cpu" and set(claims) - {7, 8}:
+        parser.error("--protocol cpu measures claims 7 and 8 (--claim 7 --claim 8); claims 3 "
+                     "and 6 have CPU experiments of their own: pooling_evidence, dropout_evidence")
+    wrong = set(args.arm or ()) - {"paper", *(a for c in claims for a in CLAIM_ARMS[c])}
+    if wrong:
+        parser.error(f"--arm {sorted(wrong)} is not an arm of --claim {claims}")
+    return evidence(seeds, claims, args.out, command, p=protocol, device=args.device,
+                    workers=args.workers, log=lambda m: print(m, flush=True), name=name,
+                    only=tuple(args.arm) if args.arm else None)
 
 
 if __name__ == "__main__":
