@@ -11,11 +11,13 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .experiments.evidence import Z
 from .experiments.evidence_record import Comparison
 
-__all__ = ["plot_seed_curves", "plot_paired", "plot_comparisons", "format_comparisons"]
+__all__ = ["plot_seed_curves", "plot_paired", "plot_comparisons", "format_comparisons",
+           "format_arms"]
 
 _STYLES = ("-", "--", ":", "-.")
 
@@ -40,6 +42,7 @@ def plot_seed_curves(record: dict[str, Any], arms: Sequence[str], curve: str = "
         ax.annotate(f"target {target:.0%}", (ax.get_xlim()[1], 100 * target), ha="right",
                     va="bottom", fontsize=8, color="grey")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole epochs
     ax.set_ylabel(curve.replace("_", " ") + " (%)")
     ax.set_title(f"{len(record['runs'])} seeds, one line each")
     ax.legend(frameon=False)
@@ -104,4 +107,23 @@ def format_comparisons(comparisons: Sequence[Comparison], value: str = "{:.1%}")
             values = ", ".join(f"{a} {value.format(c.arms[a][k])}" for a in c.arms)
             lines.append(f"  seed {seed}: {values}")
         lines.append(f"  verdict: {v.status} ({v.reason})")
+    return "\n".join(lines)
+
+
+def format_arms(record: dict[str, Any], arms: Sequence[str]) -> str:
+    """A table of ``arms`` over the record's seeds: parameters (where the parts hold them), final
+    training error and test error (range over seeds), and the learning rate."""
+    seeds = sorted(record["runs"], key=int)
+    lines = [f"{'arm':30} {'parameters':>10} {'training error':>15} {'test error':>13} "
+             f"{'lr':>6}"]
+    for arm in arms:
+        parts = [record["runs"][s][arm] for s in seeds]
+
+        def span(key: str, parts: list[dict[str, Any]] = parts) -> str:
+            values = [100 * p[key] for p in parts]
+            return f"{min(values):.1f}-{max(values):.1f}%"
+
+        count = parts[0].get("parameters")
+        lines.append(f"{arm:30} {f'{count:,}' if count else '':>10} {span('train_error'):>15} "
+                     f"{span('test_error'):>13} {parts[0]['lr']:>6g}")
     return "\n".join(lines)

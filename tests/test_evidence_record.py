@@ -174,6 +174,18 @@ def test_the_plots_draw_every_seed_of_every_arm() -> None:
                         "paper's direction, mean +7 > 2 x 1)"]
 
 
+def test_the_arms_table_gives_each_arms_range_over_seeds() -> None:
+    from alexnet_lib.evidence_plots import format_arms
+
+    runs = {str(s): {"a": {"train_error": 0.1 + 0.01 * s, "test_error": 0.2, "lr": 0.01,
+                           "parameters": 1234},
+                     "b": {"train_error": 0.3, "test_error": 0.4 - 0.02 * s, "lr": 0.03}}
+            for s in range(3)}
+    lines = format_arms({"runs": runs}, ("a", "b")).splitlines()
+    assert lines[1].split() == ["a", "1,234", "10.0-12.0%", "20.0-20.0%", "0.01"]
+    assert lines[2].split() == ["b", "30.0-30.0%", "36.0-40.0%", "0.03"]  # no count: blank
+
+
 def test_lrn_evidence_tunes_on_validation_and_writes_two_rows(tmp_path) -> None:
     from alexnet_lib.experiments import lrn_evidence
 
