@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from .experiments.evidence import Z
 from .experiments.evidence_record import Comparison
 
-__all__ = ["plot_seed_curves", "plot_paired", "plot_comparisons", "format_comparisons",
+__all__ = ["plot_seed_curves", "plot_train_test", "plot_paired", "plot_comparisons", "format_comparisons",
            "format_arms"]
 
 _STYLES = ("-", "--", ":", "-.")
@@ -46,6 +46,17 @@ def plot_seed_curves(record: dict[str, Any], arms: Sequence[str], curve: str = "
     ax.set_ylabel(curve.replace("_", " ") + " (%)")
     ax.set_title(f"{len(record['runs'])} seeds, one line each")
     ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_train_test(record: dict[str, Any], arms: Sequence[str],
+                    target: float | None = None) -> Figure:
+    """:func:`plot_seed_curves` of the training error (left, with the optional ``target``) and of
+    the test error (right), on a shared axis."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    plot_seed_curves(record, arms, curve="train_error", target=target, ax=axes[0])
+    plot_seed_curves(record, arms, curve="test_error", ax=axes[1])
     fig.tight_layout()
     return fig
 

@@ -156,6 +156,7 @@ def test_the_plots_draw_every_seed_of_every_arm() -> None:
         plot_comparisons,
         plot_paired,
         plot_seed_curves,
+        plot_train_test,
     )
 
     runs = {str(s): {a: {"history": {"train_error": [0.9, 0.5, 0.2 + 0.01 * s]}}
@@ -163,6 +164,13 @@ def test_the_plots_draw_every_seed_of_every_arm() -> None:
     fig = plot_seed_curves({"runs": runs}, ("relu", "tanh"), target=0.25)
     assert len(fig.axes[0].lines) == 2 * 3 + 1  # one per seed and arm, plus the target
     assert fig.axes[0].lines[0].get_ydata()[-1] == pytest.approx(20.0)
+    for run in runs.values():
+        for arm in run.values():
+            arm["history"]["test_error"] = [0.9, 0.6, 0.3]
+    fig = plot_train_test({"runs": runs}, ("relu", "tanh"), target=0.25)
+    train, test = fig.axes
+    assert len(train.lines) == 2 * 3 + 1 and len(test.lines) == 2 * 3  # the target on the left
+    assert test.get_ylabel() == "test error (%)" and train.get_shared_y_axes().joined(train, test)
     fig = plot_paired(_comparison([3, 4, 3], [9, 10, 12]))
     assert len(fig.axes[0].lines) == 3
     assert fig.axes[0].get_title().startswith("reproduced")
